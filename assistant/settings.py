@@ -1,0 +1,115 @@
+"""The project's configuration: environment variables → one frozen `Settings` object.
+
+This is the only module that reads `os.environ`. Libraries (`catalog/`, `retrieval/`, ...) take plain constructor
+arguments; the composition roots (action server services, gateway, build and run commands) call `load_settings()`.
+Standard library only, so both runtimes can import it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the key and what was expected."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path
+    """Git-ignored folder for everything built or written at run time (catalog DB, index, tracker store, logs)."""
+    database_url: str
+    """SQLAlchemy URL of the catalog DB."""
+    shop_data_dir: Path
+    """Folder holding the reference store's Online Retail parquet files."""
+    index_dir: Path
+    models_dir: Path
+    """Trained Rasa models (`models/` at the project root, where Rasa users look for them)."""
+    tracker_db: Path
+    """SQLite file of Rasa's SQL tracker store (the default topology)."""
+    gateway_host: str
+    gateway_port: int
+    rasa_port: int
+    action_port: int
+    max_message_chars: int
+    """Longest shopper message the gateway accepts, in characters."""
+    rasa_timeout_s: float
+    """How long the gateway waits for Rasa's answer to one message."""
+    search_top_k: int
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def action_server_url(self) -> str:
+        return f"http://127.0.0.1:{self.action_port}"
+
+    @property
+    def chat_url(self) -> str:
+        host = "127.0.0.1" if self.gateway_host in ("0.0.0.0", "::") else self.gateway_host
+        return f"http://{host}:{self.gateway_port}/"
+
+    @property
+    def index_path(self) -> Path:
+        return self.index_dir / "products.faiss"
+
+
+def _int(env: Mapping[str, str], key: str, default: int, low: int = 1, high: int = 2**31) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{key} has value {raw!r}; expected an integer") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{key} has value {value}; expected an integer from {low} to {high}")
+    return value
+
+
+def _float(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{key} has value {raw!r}; expected a number of seconds") from None
+    if value <= 0:
+        raise SettingsError(f"{key} has value {value}; expected a positive number of seconds")
+    return value
+
+
+def _path(env: Mapping[str, str], key: str, default: Path) -> Path:
+    raw = env.get(key)
+    return Path(raw).expanduser().resolve() if raw else default
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the configuration from `env` (default: the process environment). Raises `SettingsError`."""
+    env = os.environ if env is None else env
+    state_dir = _path(env, "STATE_DIR", PROJECT_ROOT / ".state")
+    port = {"low": 1, "high": 65535}
+    return Settings(
+        state_dir=state_dir,
+        database_url=env.get("DATABASE_URL") or f"sqlite:///{state_dir / 'catalog.db'}",
+        shop_data_dir=_path(
+            env, "SHOP_DATA_DIR", PROJECT_ROOT.parent / "shared" / "datasets" / "online_retail"
+        ),
+        index_dir=_path(env, "INDEX_DIR", state_dir / "index"),
+        models_dir=_path(env, "MODELS_DIR", PROJECT_ROOT / "models"),
+        tracker_db=_path(env, "TRACKER_DB", state_dir / "tracker.db"),
+        gateway_host=env.get("GATEWAY_HOST") or "127.0.0.1",
+        gateway_port=_int(env, "GATEWAY_PORT", 8080, **port),
+        rasa_port=_int(env, "RASA_PORT", 5005, **port),
+        action_port=_int(env, "ACTION_PORT", 5055, **port),
+        max_message_chars=_int(env, "MAX_MESSAGE_CHARS", 1000, high=100_000),
+        rasa_timeout_s=_float(env, "RASA_TIMEOUT_S", 30.0),
+        search_top_k=_int(env, "SEARCH_TOP_K", 5, high=50),
+    )

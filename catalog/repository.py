@@ -1,0 +1,53 @@
+"""Read access to products for other packages: returns `catalog.types.Product` values, never ORM rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from catalog.errors import CatalogUnavailable
+from catalog.models import ProductRow
+from catalog.types import Product
+
+
+def _to_product(row: ProductRow) -> Product:
+    return Product(id=row.id, sku=row.stock_code, title=row.title, price=row.unit_price)
+
+
+class SqlProductRepository:
+    """Products from the catalog database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def get_many(self, ids: Sequence[int]) -> dict[int, Product]:
+        """Products by id; ids that do not exist are simply absent from the result."""
+        if not ids:
+            return {}
+        try:
+            with Session(self._engine) as session:
+                rows = session.scalars(select(ProductRow).where(ProductRow.id.in_(list(ids))))
+                return {row.id: _to_product(row) for row in rows}
+        except SQLAlchemyError as exc:
+            raise CatalogUnavailable(f"reading products failed: {exc}") from exc
+
+    def get_by_sku(self, sku: str) -> Product | None:
+        try:
+            with Session(self._engine) as session:
+                row = session.scalar(select(ProductRow).where(ProductRow.stock_code == sku))
+                return _to_product(row) if row else None
+        except SQLAlchemyError as exc:
+            raise CatalogUnavailable(f"reading product {sku!r} failed: {exc}") from exc
+
+    def count(self) -> int:
+        with Session(self._engine) as session:
+            return int(session.scalar(select(func.count()).select_from(ProductRow)) or 0)
+
+    def iter_all(self, batch_size: int = 1000) -> Iterator[Product]:
+        """Every product in id order (for building indexes)."""
+        with Session(self._engine) as session:
+            for row in session.scalars(select(ProductRow).order_by(ProductRow.id).execution_options(yield_per=batch_size)):
+                yield _to_product(row)

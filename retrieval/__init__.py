@@ -1,0 +1,1 @@
+"""Product retrieval: sentence encoder, FAISS index, product search. Imports `catalog`, never `actions`."""

