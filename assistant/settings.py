@@ -99,9 +99,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         state_dir=state_dir,
         database_url=env.get("DATABASE_URL") or f"sqlite:///{state_dir / 'catalog.db'}",
-        shop_data_dir=_path(
-            env, "SHOP_DATA_DIR", PROJECT_ROOT.parent / "shared" / "datasets" / "online_retail"
-        ),
+        shop_data_dir=_path(env, "SHOP_DATA_DIR", PROJECT_ROOT.parent / "shared" / "datasets" / "online_retail"),
         index_dir=_path(env, "INDEX_DIR", state_dir / "index"),
         models_dir=_path(env, "MODELS_DIR", PROJECT_ROOT / "models"),
         tracker_db=_path(env, "TRACKER_DB", state_dir / "tracker.db"),

@@ -1,0 +1,68 @@
+# The two commands: `make run` (set up everything, start the assistant) and `make test` (set up, run every test).
+# Environments live in ~/.cache/shopassist (SHOPASSIST_CACHE), keyed by a hash of requirements/*.txt.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+CORE := .venv-core/bin
+APP := .venv-app/bin
+export PYTHONPATH := $(CURDIR)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export RASA_TELEMETRY_ENABLED := false
+export SHOPASSIST_CACHE ?= $(HOME)/.cache/shopassist
+export RASA_CACHE_DIRECTORY ?= $(SHOPASSIST_CACHE)/rasa-cache
+PYTEST_ARGS ?=
+
+.PHONY: help env env-core env-app build train run test lint validate shell-nlu test-nlu bench clean lock-app lock-core
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+env: env-core env-app  ## create both runtimes if missing (core: Python 3.10 + Rasa; app: Python 3.11)
+env-core:
+	@scripts/ensure_env.sh core
+env-app:
+	@scripts/ensure_env.sh app
+
+build: env-app  ## build the catalog DB and the product index (skipped when their inputs are unchanged)
+	@$(APP)/python -m catalog build
+	@$(APP)/python -m retrieval build
+
+train: env-core  ## train the Rasa model (skipped when config, domain and data are unchanged)
+	@$(CORE)/python -m assistant.rasa_model train
+
+run: build train  ## set up what is missing, start the assistant and print the chat URL (Ctrl-C stops it)
+	@$(APP)/python -m assistant.run
+
+test: build train lint validate  ## set up what is missing and run the whole test suite (slow and e2e tests included)
+	@$(APP)/python -m pytest $(PYTEST_ARGS)
+
+lint: env-app  ## ruff and mypy
+	@$(APP)/ruff check .
+	@$(APP)/ruff format --check .
+	@$(APP)/mypy assistant catalog retrieval recsys actions bench
+
+validate: env-core  ## rasa data validate: domain, NLU data, stories and rules agree
+	@$(CORE)/rasa data validate --config config.yml --domain domain.yml --data data 2>&1 \
+	  | grep -E "ERROR|error|UserWarning|No story structure conflicts" || true
+	@$(CORE)/rasa data validate --config config.yml --domain domain.yml --data data >/dev/null 2>&1
+
+shell-nlu: train  ## talk to the NLU model in the terminal (intents, entities, confidences)
+	@$(CORE)/rasa shell nlu --model "$$($(CORE)/python -m assistant.rasa_model path)"
+
+test-nlu: train  ## cross-validate NLU on data/nlu (rasa test nlu), reports in results/
+	@$(CORE)/rasa test nlu --nlu data/nlu --config config.yml --cross-validation --folds 3 --out results
+
+bench: build train  ## latency benchmark: product-search turn vs greeting turn through the real stack
+	@$(APP)/python bench/turn_latency.py
+
+clean:  ## remove build artifacts and the runtime links (the cached environments stay)
+	rm -rf .state models results .venv-core .venv-app
+
+lock-app:  ## re-resolve requirements/app.in into requirements/app.txt
+	rm -rf /tmp/lock-app && python3.11 -m venv /tmp/lock-app && /tmp/lock-app/bin/pip install -q -r requirements/app.in
+	/tmp/lock-app/bin/pip freeze | sed 's/^torch==\(.*\)+cpu$$/torch==\1/' > requirements/app.txt
+lock-core:  ## re-resolve requirements/core.in into requirements/core.txt
+	rm -rf /tmp/lock-core && "$${PYTHON310:-$$(ls -d $$HOME/.pyenv/versions/3.10.*/bin/python | sort -V | tail -1)}" -m venv /tmp/lock-core
+	/tmp/lock-core/bin/pip install -q -r requirements/core.in && /tmp/lock-core/bin/pip freeze > requirements/core.txt

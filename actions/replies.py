@@ -1,0 +1,28 @@
+"""Turns search hits into the data the domain's responses and the chat page's product cards need."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from retrieval.search import SearchHit
+
+CARD_CHANNELS = frozenset({"rest"})
+"""Input channels whose front end renders product cards (the web gateway uses Rasa's REST channel)."""
+
+
+def product_cards(hits: list[SearchHit]) -> dict[str, Any]:
+    """The custom payload the chat page renders as product cards. Prices are decimal strings (no float rounding)."""
+    return {
+        "type": "product_cards",
+        "products": [
+            {"sku": h.product.sku, "title": h.product.title, "price": f"{h.product.price:.2f}", "currency": "GBP"}
+            for h in hits
+        ],
+    }
+
+
+def result_lines(hits: list[SearchHit]) -> str:
+    """The same results as plain text, one line each, for channels without cards."""
+    return "\n".join(
+        f"{n}. {h.product.title.title()} — £{h.product.price:.2f} (item {h.product.sku})" for n, h in enumerate(hits, 1)
+    )
