@@ -1,0 +1,314 @@
+/* The shop assistant's chat page: plain browser JavaScript, no build step, no third-party code.
+ *
+ * Safety rule: message data is only ever put on the page through textContent and DOM properties,
+ * never parsed as HTML, so a reply (or a product title) holding markup shows as text.
+ */
+"use strict";
+
+const ShopChat = (() => {
+  const SENDER_KEY = "shopassist.sender_id";
+  const SENDER_ID = /^[A-Za-z0-9_-]{1,64}$/;
+  const SMALL_WORDS = new Set(["a", "an", "and", "as", "at", "by", "for", "in", "of", "on", "or", "the", "to", "with"]);
+  const NETWORK_ERROR = "The shop assistant could not be reached. Check your connection and try again.";
+  const TIMEOUT_ERROR = "The assistant is taking too long to answer. Please try again in a moment.";
+
+  /** "LUNCH BAG RED RETROSPOT" → "Lunch Bag Red Retrospot"; titles that already hold lower case stay as they are. */
+  function titleCase(title) {
+    if (typeof title !== "string") return "";
+    if (/\p{Ll}/u.test(title)) return title;
+    let first = true;
+    return title
+      .split(/(\s+)/)
+      .map((word) => {
+        if (word === "" || /^\s+$/.test(word)) return word;
+        const isFirst = first;
+        first = false;
+        if (/^\d+\p{Lu}{1,2}$/u.test(word)) return word; // sizes and counts stay upper case: 3D, 12PC
+        const lower = word.toLocaleLowerCase("en-GB");
+        if (!isFirst && SMALL_WORDS.has(lower)) return lower;
+        // Capital after the start of the word or a separator: T-LIGHT → T-Light, SET/6 → Set/6.
+        return lower.replace(/(^|[-/(&+."])(\p{Ll})/gu, (_, sep, ch) => sep + ch.toLocaleUpperCase("en-GB"));
+      })
+      .join("");
+  }
+
+  /** "1.65", "GBP" → "£1.65"; anything unexpected is shown as it came. */
+  function formatPrice(price, currency) {
+    const amount = typeof price === "string" && price.trim() !== "" ? Number(price) : price;
+    if (typeof amount !== "number" || !Number.isFinite(amount)) return price == null ? "" : String(price);
+    try {
+      return new Intl.NumberFormat("en-GB", { style: "currency", currency: currency || "GBP" }).format(amount);
+    } catch (_) {
+      return `${price} ${currency || ""}`.trim();
+    }
+  }
+
+  function newSenderId(cryptoApi) {
+    if (typeof cryptoApi.randomUUID === "function") return cryptoApi.randomUUID();
+    // randomUUID needs a secure context (HTTPS or localhost); getRandomValues works everywhere.
+    const bytes = cryptoApi.getRandomValues(new Uint8Array(16));
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  }
+
+  /** The shopper's conversation id: made once, then kept in localStorage (in memory only if storage is blocked). */
+  function senderId(storage, cryptoApi) {
+    try {
+      const stored = storage && storage.getItem(SENDER_KEY);
+      if (stored && SENDER_ID.test(stored)) return stored;
+    } catch (_) {
+      /* storage blocked: fall through */
+    }
+    const id = newSenderId(cryptoApi);
+    try {
+      if (storage) storage.setItem(SENDER_KEY, id);
+    } catch (_) {
+      /* storage blocked: the id lasts until the page is reloaded */
+    }
+    return id;
+  }
+
+  /** An http(s) URL (absolute or relative to the page), or null. */
+  function safeUrl(raw, base) {
+    if (typeof raw !== "string" || raw === "") return null;
+    try {
+      const url = new URL(raw, base);
+      return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  class ChatError extends Error {}
+
+  function start(doc, win) {
+    const root = doc.getElementById("chat");
+    const log = doc.getElementById("log");
+    const form = doc.getElementById("composer");
+    const input = doc.getElementById("message");
+    const sendButton = doc.getElementById("send");
+    const typing = doc.getElementById("typing");
+    const maxChars = Number.parseInt(root.dataset.maxMessageChars, 10) || 1000;
+    const timeoutMs = Number.parseInt(root.dataset.requestTimeoutMs, 10) || 60000;
+    const sender = senderId(win.localStorage, win.crypto);
+    let pending = false;
+
+    input.maxLength = maxChars;
+
+    function el(tag, className, text) {
+      const node = doc.createElement(tag);
+      if (className) node.className = className;
+      if (text != null) node.textContent = text;
+      return node;
+    }
+
+    function append(node) {
+      log.append(node);
+      log.scrollTop = log.scrollHeight;
+      return node;
+    }
+
+    function entry(who) {
+      const item = el("li", `msg msg-${who}`);
+      item.append(el("span", "visually-hidden", who === "user" ? "You said: " : "Assistant: "));
+      return item;
+    }
+
+    function addUserText(text) {
+      const item = entry("user");
+      item.append(el("p", "bubble", text));
+      return append(item);
+    }
+
+    function addBotText(text) {
+      const item = entry("bot");
+      item.append(el("p", "bubble", text));
+      return append(item);
+    }
+
+    function addNotice(text) {
+      const item = el("li", "notice");
+      item.append(el("span", "visually-hidden", "Notice: "));
+      item.append(el("span", null, text));
+      return append(item);
+    }
+
+    function addButtons(text, buttons) {
+      const item = entry("bot");
+      if (text) item.append(el("p", "bubble", text));
+      const group = el("div", "quick-replies");
+      group.setAttribute("role", "group");
+      group.setAttribute("aria-label", text ? `Replies to: ${text}` : "Suggested replies");
+      for (const button of buttons) {
+        const title = String(button.title ?? "");
+        const payload = String(button.payload || title);
+        const choice = el("button", "quick-reply", title);
+        choice.type = "button";
+        choice.addEventListener("click", () => submit(payload, title));
+        group.append(choice);
+      }
+      item.append(group);
+      return append(item);
+    }
+
+    function addProducts(products) {
+      const item = entry("bot");
+      const list = el("ul", "cards");
+      list.setAttribute("aria-label", `${products.length} product${products.length === 1 ? "" : "s"}`);
+      for (const product of products) {
+        const card = el("li", "card");
+        card.append(el("p", "card-title", titleCase(product.title)));
+        card.append(el("p", "card-price", formatPrice(product.price, product.currency)));
+        if (product.sku != null) card.append(el("p", "card-sku", `SKU ${product.sku}`));
+        list.append(card);
+      }
+      item.append(list);
+      return append(item);
+    }
+
+    function addImage(rawUrl) {
+      const url = safeUrl(rawUrl, win.location.href);
+      if (!url) return null;
+      const item = entry("bot");
+      const image = el("img", "bot-image");
+      image.alt = "Image from the assistant";
+      image.loading = "lazy";
+      image.src = url;
+      item.append(image);
+      return append(item);
+    }
+
+    function addAttachment(payload) {
+      const url = safeUrl(typeof payload === "string" ? payload : payload && payload.url, win.location.href);
+      if (!url) return null;
+      const item = entry("bot");
+      const link = el("a", "bubble attachment", "Open the attachment");
+      link.href = url;
+      link.rel = "noopener noreferrer";
+      link.target = "_blank";
+      item.append(link);
+      return append(item);
+    }
+
+    function render(message) {
+      if (!message || typeof message !== "object") return;
+      switch (message.type) {
+        case "text":
+          addBotText(String(message.text ?? ""));
+          break;
+        case "buttons":
+          addButtons(message.text ? String(message.text) : "", Array.isArray(message.buttons) ? message.buttons : []);
+          break;
+        case "product_cards":
+          addProducts((Array.isArray(message.products) ? message.products : []).filter((p) => p && typeof p === "object"));
+          break;
+        case "image":
+          addImage(message.url);
+          break;
+        case "attachment":
+          addAttachment(message.payload);
+          break;
+        default:
+          break; // custom payloads this page does not know are not shown
+      }
+    }
+
+    function setBusy(busy) {
+      pending = busy;
+      typing.hidden = !busy;
+      log.setAttribute("aria-busy", String(busy));
+      sendButton.disabled = busy;
+      for (const choice of log.querySelectorAll(".quick-reply")) choice.disabled = busy;
+    }
+
+    async function post(text) {
+      const controller = new AbortController();
+      const timer = win.setTimeout(() => controller.abort(), timeoutMs);
+      let response;
+      try {
+        response = await win.fetch("/api/chat", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", Accept: "application/json" },
+          body: JSON.stringify({ sender_id: sender, text }),
+          signal: controller.signal,
+        });
+      } catch (error) {
+        throw new ChatError(error && error.name === "AbortError" ? TIMEOUT_ERROR : NETWORK_ERROR);
+      } finally {
+        win.clearTimeout(timer);
+      }
+      let data = null;
+      try {
+        data = await response.json();
+      } catch (_) {
+        data = null;
+      }
+      if (!response.ok) {
+        const message = data && data.error && typeof data.error.message === "string" ? data.error.message : null;
+        throw new ChatError(message || `The assistant could not answer (HTTP ${response.status}). Please try again.`);
+      }
+      return data && Array.isArray(data.messages) ? data.messages : [];
+    }
+
+    /** Send `text` (shown as `shown`); on failure show a notice and give the text back to the input. */
+    async function submit(text, shown) {
+      if (pending || !text.trim()) return false;
+      const bubble = addUserText(shown);
+      setBusy(true);
+      try {
+        for (const message of await post(text)) render(message);
+        return true;
+      } catch (error) {
+        bubble.classList.add("msg-failed");
+        bubble.append(el("span", "visually-hidden", " (not answered)"));
+        addNotice(error instanceof ChatError ? error.message : NETWORK_ERROR);
+        return false;
+      } finally {
+        setBusy(false);
+      }
+    }
+
+    function resize() {
+      input.style.height = "auto";
+      input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
+    }
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const text = input.value;
+      if (pending || !text.trim()) {
+        input.focus();
+        return;
+      }
+      input.value = "";
+      resize();
+      const ok = await submit(text, text);
+      if (!ok && input.value === "") {
+        input.value = text; // keep what the shopper typed so they can resend it
+        resize();
+      }
+      input.focus();
+    });
+
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    input.addEventListener("input", resize);
+    input.focus();
+  }
+
+  return { titleCase, formatPrice, senderId, newSenderId, safeUrl, start };
+})();
+
+if (typeof document !== "undefined") {
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", () => ShopChat.start(document, window));
+  } else {
+    ShopChat.start(document, window);
+  }
+}
