@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     Numeric,
     String,
     Text,
@@ -20,9 +21,19 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 Money = Numeric(10, 2)
 
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Named constraints: SQLite cannot alter a table in place, so later migrations (Alembic batch mode) drop and
+recreate constraints by name; without names they would differ between SQLite and PostgreSQL."""
+
 
 class Base(DeclarativeBase):
-    pass
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class ProductRow(Base):
