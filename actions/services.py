@@ -9,7 +9,6 @@ from assistant.settings import Settings, load_settings
 from catalog.db import make_engine, require_built
 from catalog.repository import SqlProductRepository
 from retrieval.encoder import MiniLMEncoder
-from retrieval.index import VectorIndex
 from retrieval.search import FaissProductSearch, ProductSearch
 
 _lock = threading.Lock()
@@ -32,6 +31,7 @@ def product_search() -> ProductSearch:
             config = settings()
             engine = make_engine(config.database_url)
             require_built(engine)
-            index = VectorIndex.load(config.index_path)
-            _product_search = FaissProductSearch(MiniLMEncoder(), index, SqlProductRepository(engine))
+            _product_search = FaissProductSearch.from_file(
+                config.index_path, MiniLMEncoder(), SqlProductRepository(engine)
+            )
         return _product_search
