@@ -36,7 +36,7 @@ class ActionSearchProducts(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         query = search_query(tracker)
         try:
-            search = self._search or await asyncio.to_thread(services.product_search)
+            search = self._search if self._search is not None else await asyncio.to_thread(services.product_search)
             k = self._top_k or services.settings().search_top_k
             hits = await asyncio.to_thread(search.search, query, k)
         except InvalidQuery:
