@@ -10,6 +10,8 @@ export PYTHONPATH := $(CURDIR)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export RASA_TELEMETRY_ENABLED := false
+# torch's busy-waiting OpenMP threads collapse throughput 3-7x when the 2 cores are shared (index build, tests)
+export OMP_WAIT_POLICY ?= PASSIVE
 export SHOPASSIST_CACHE ?= $(HOME)/.cache/shopassist
 export RASA_CACHE_DIRECTORY ?= $(SHOPASSIST_CACHE)/rasa-cache
 PYTEST_ARGS ?=

@@ -98,7 +98,8 @@ class Stack:
                 [str(APP_BIN / "python"), "-m", "rasa_sdk", "--actions", "actions", "--port", str(s.action_port)],
                 f"{s.action_server_url}/health",
                 s.action_port,
-                {"SANIC_HOST": "127.0.0.1"},
+                # passive OpenMP waiting: query encoding shares the cores with Rasa (p95 19-83 ms vs 300-800 ms)
+                {"SANIC_HOST": "127.0.0.1", "OMP_WAIT_POLICY": "PASSIVE"},
             ),
             Service(
                 "rasa",

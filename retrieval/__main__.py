@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
@@ -22,9 +21,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     build = commands.add_parser("build", help="build the FAISS product index from the catalog")
     build.add_argument("--force", action="store_true", help="rebuild even when the index is up to date")
     args = parser.parse_args(argv)
-    # Before torch loads OpenMP: its default busy-waiting threads collapse throughput 3-7x when the 2 cores are
-    # shared with other processes (measured: 345 vs 51-110 titles/s); passive waiting costs nothing when idle.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
     try:
         settings = load_settings()

@@ -18,7 +18,6 @@ from tests.retrieval.fakes import SAMPLE_PRODUCTS
 @pytest.fixture
 def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("INDEX_DIR", raising=False)
-    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # main() sets it by default; keep the test process unchanged
     monkeypatch.setenv("STATE_DIR", str(tmp_path))
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'catalog.db'}")
     return tmp_path
