@@ -63,7 +63,6 @@ def test_full_store_on_postgres_equals_sqlite(postgres_url: str, full_sqlite: Im
     engine = make_engine(postgres_url)
     upgrade(engine)
     report = import_online_retail(engine, full_sqlite.data_dir, progress=False)
-    assert report.seconds < 60
     assert report.fingerprint == full_sqlite.report.fingerprint
     assert report.counts == full_sqlite.report.counts
     assert report.dropped == full_sqlite.report.dropped
@@ -75,7 +74,7 @@ def test_full_store_on_postgres_equals_sqlite(postgres_url: str, full_sqlite: Im
     assert again.skipped
     with CountWatcher(engine) as watcher:
         forced = import_online_retail(engine, full_sqlite.data_dir, force=True, progress=False)
-    assert not forced.skipped and forced.seconds < 60
+    assert not forced.skipped
     assert watcher.seen and set(watcher.seen) == {(forced.counts.order_lines, forced.counts.products)}
     assert table_checksums(engine) == checksums
     engine.dispose()
