@@ -43,8 +43,11 @@ class SqlProductRepository:
             raise CatalogUnavailable(f"reading product {sku!r} failed: {exc}") from exc
 
     def count(self) -> int:
-        with Session(self._engine) as session:
-            return int(session.scalar(select(func.count()).select_from(ProductRow)) or 0)
+        try:
+            with Session(self._engine) as session:
+                return int(session.scalar(select(func.count()).select_from(ProductRow)) or 0)
+        except SQLAlchemyError as exc:
+            raise CatalogUnavailable(f"counting products failed: {exc}") from exc
 
     def iter_all(self, batch_size: int = 1000) -> Iterator[Product]:
         """Every product in id order (for building indexes)."""
