@@ -51,8 +51,10 @@ class SqlProductRepository:
 
     def iter_all(self, batch_size: int = 1000) -> Iterator[Product]:
         """Every product in id order (for building indexes)."""
-        with Session(self._engine) as session:
-            for row in session.scalars(
-                select(ProductRow).order_by(ProductRow.id).execution_options(yield_per=batch_size)
-            ):
-                yield _to_product(row)
+        try:
+            with Session(self._engine) as session:
+                rows = select(ProductRow).order_by(ProductRow.id).execution_options(yield_per=batch_size)
+                for row in session.scalars(rows):
+                    yield _to_product(row)
+        except SQLAlchemyError as exc:
+            raise CatalogUnavailable(f"reading products failed: {exc}") from exc
