@@ -16,7 +16,8 @@ export SHOPASSIST_CACHE ?= $(HOME)/.cache/shopassist
 export RASA_CACHE_DIRECTORY ?= $(SHOPASSIST_CACHE)/rasa-cache
 PYTEST_ARGS ?=
 
-.PHONY: help env env-core env-app build train run test lint validate shell-nlu test-nlu bench clean lock-app lock-core
+.PHONY: help env env-core env-app build train run test lint validate shell-nlu test-nlu bench bench-latency bench-recsys \
+        bench-forecast clean lock-app lock-core
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,9 +28,12 @@ env-core:
 env-app:
 	@scripts/ensure_env.sh app
 
-build: env-app  ## build the catalog DB and the product index (skipped when their inputs are unchanged)
+build: env-app  ## build catalog DB, simulated stock, forecasts, product index, recommender (each skipped when unchanged)
 	@$(APP)/python -m catalog build
+	@$(APP)/python -m catalog stock simulate
+	@$(APP)/python -m catalog forecast
 	@$(APP)/python -m retrieval build
+	@$(APP)/python -m recsys build
 
 train: env-core  ## train the Rasa model (skipped when config, domain and data are unchanged)
 	@$(CORE)/python -m assistant.rasa_model train
@@ -56,8 +60,13 @@ shell-nlu: train  ## talk to the NLU model in the terminal (intents, entities, c
 test-nlu: train  ## cross-validate NLU on data/nlu (rasa test nlu), reports in results/
 	@$(CORE)/rasa test nlu --nlu data/nlu --config config.yml --cross-validation --folds 3 --out results
 
-bench: build train  ## latency benchmark: product-search turn vs greeting turn through the real stack
+bench: bench-latency bench-recsys bench-forecast  ## every benchmark below
+bench-latency: build train  ## product-search turn vs greeting turn through the real stack (p50/p95, cold start)
 	@$(APP)/python bench/turn_latency.py
+bench-recsys: build  ## recommenders on a temporal split, two protocols (NDCG@10, recall, MAP, coverage, latency)
+	@$(APP)/python bench/recsys_quality.py
+bench-forecast: build  ## rolling-origin backtest of the demand forecasters (RMSSE, MASE, coverage, pinball)
+	@$(APP)/python bench/forecast_quality.py
 
 clean:  ## remove build artifacts and the runtime links (the cached environments stay)
 	rm -rf .state models results .venv-core .venv-app

@@ -71,14 +71,14 @@ def _records(chunk: pd.DataFrame, columns: list[str]) -> Iterator[dict[str, Any]
 
 def _python_values(column: pd.Series) -> list[Any]:
     if pd.api.types.is_datetime64_any_dtype(column):
-        return [None if pd.isna(v) else v for v in column.dt.to_pydatetime()]
+        return [None if pd.isna(v) else v.to_pydatetime() for v in column]
     if pd.api.types.is_bool_dtype(column):
         return [bool(v) for v in column]
     if pd.api.types.is_integer_dtype(column) and not column.hasnans:
         return column.astype("int64").tolist()
     if pd.api.types.is_float_dtype(column):
         return column.tolist()
-    return column.astype(object).where(column.notna(), None).tolist()
+    return [None if pd.isna(v) else v for v in column.tolist()]
 
 
 def _copy(conn: Connection, table: Table, chunk: pd.DataFrame) -> None:

@@ -7,8 +7,10 @@ from decimal import Decimal
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -108,3 +110,132 @@ class ImportRunRow(Base):
 
 
 Index("ix_daily_sales_day", DailySalesRow.day)
+
+
+# --- inventory and forecasts (migration 0002) -----------------------------------------------------------------------
+# Stock is keyed by the store's SKU (`products.stock_code`), without a foreign key to `products`: the catalog import
+# replaces every product row (DELETE or TRUNCATE) and assigns ids by position, so a key on `products.id` would block
+# a re-import and could point at another product after one. Stock is the store's own record and outlives imports;
+# `catalog.inventory` checks SKUs against the catalog when stock is loaded.
+
+
+class StockLevelRow(Base):
+    """Current stock of one product, changed only through `catalog.inventory` (which writes the ledger)."""
+
+    __tablename__ = "stock_levels"
+    __table_args__ = (
+        CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+        CheckConstraint("reorder_point >= 0", name="reorder_point_not_negative"),
+        CheckConstraint("lead_time_days >= 0", name="lead_time_not_negative"),
+    )
+
+    sku: Mapped[str] = mapped_column(String(20), primary_key=True)
+    on_hand: Mapped[int] = mapped_column(Integer)
+    reorder_point: Mapped[int] = mapped_column(Integer)
+    """Units at or below which the product counts as low and is reordered."""
+    lead_time_days: Mapped[int] = mapped_column(Integer)
+    """Days from ordering a replenishment to its arrival."""
+    discontinued: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ReplenishmentRow(Base):
+    """An incoming delivery: expected until received (stock goes up) or cancelled."""
+
+    __tablename__ = "replenishments"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("status IN ('expected', 'received', 'cancelled')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(20), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    expected_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20))
+    """A `catalog.inventory.ReplenishmentStatus` value."""
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    """When it was received or cancelled."""
+
+
+class StockMovementRow(Base):
+    """The stock ledger: one row per change of `stock_levels.on_hand`, written in the same transaction.
+    Per SKU the deltas add up to the current on-hand quantity."""
+
+    __tablename__ = "stock_movements"
+    __table_args__ = (CheckConstraint("delta <> 0", name="delta_not_zero"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(20), index=True)
+    delta: Mapped[int] = mapped_column(Integer)
+    on_hand_after: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(20))
+    """A `catalog.inventory.MovementReason` value."""
+    actor: Mapped[str] = mapped_column(String(100))
+    """Who: a staff member, 'assistant', 'simulation' or 'file load'."""
+    at: Mapped[datetime] = mapped_column(DateTime)
+    reference: Mapped[str | None] = mapped_column(String(100))
+    """What caused it: an order number, a replenishment id, a file."""
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class StockSubscriptionRow(Base):
+    """A shopper's "tell me when it's back": pending until `notified_at` is set."""
+
+    __tablename__ = "stock_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender_id: Mapped[str] = mapped_column(String(255))
+    channel: Mapped[str] = mapped_column(String(50))
+    """The Rasa input channel the shopper used ('rest', 'socketio', ...), where the message goes."""
+    sku: Mapped[str] = mapped_column(String(20), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    notified_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class StockLoadRow(Base):
+    """One row per load of the whole stock state (simulated or from the store's files); the latest one counts."""
+
+    __tablename__ = "stock_loads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(20))
+    """A `catalog.inventory.StockSource` value: 'simulated' or 'files'."""
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    as_of: Mapped[date] = mapped_column(Date)
+    """The day the loaded quantities are valid on (before that day's sales)."""
+    loaded_at: Mapped[datetime] = mapped_column(DateTime)
+    report: Mapped[str] = mapped_column(Text)
+    """JSON: products, units, out of stock, discontinued, replenishments."""
+
+
+class DemandForecastRow(Base):
+    """Forecast daily demand of one product, written by `python -m catalog forecast`."""
+
+    __tablename__ = "demand_forecasts"
+
+    sku: Mapped[str] = mapped_column(String(20), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    mean: Mapped[float] = mapped_column(Float)
+    lo80: Mapped[float] = mapped_column(Float)
+    hi80: Mapped[float] = mapped_column(Float)
+    dispersion: Mapped[float | None] = mapped_column(Float)
+    """Negative-binomial size of the day's demand (None: Poisson); see `catalog.forecast`."""
+    model: Mapped[str] = mapped_column(String(40))
+    made_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ForecastRunRow(Base):
+    """The last forecast run; the next one is skipped while its fingerprint (import + code + model) is equal."""
+
+    __tablename__ = "forecast_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(40))
+    first_day: Mapped[date] = mapped_column(Date)
+    horizon_days: Mapped[int] = mapped_column(Integer)
+    products: Mapped[int] = mapped_column(Integer)
+    seconds: Mapped[float] = mapped_column(Float)
+    made_at: Mapped[datetime] = mapped_column(DateTime)
