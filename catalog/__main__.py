@@ -85,7 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CatalogError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(format_report(report))
+    if args.command == "build" and report.skipped:
+        print(
+            f"catalog up to date: these files were imported already (fingerprint {report.fingerprint[:12]}); "
+            "`python -m catalog report` shows the import, `build --force` imports again"
+        )
+    else:
+        print(format_report(report))
     return 0
 
 
