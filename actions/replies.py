@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from catalog.types import Product
 from retrieval.search import SearchHit
 
 CARD_CHANNELS = frozenset({"rest"})
 """Input channels whose front end renders product cards (the web gateway uses Rasa's REST channel)."""
 
 
-def product_cards(hits: list[SearchHit]) -> dict[str, Any]:
+def product_cards(products: list[Product]) -> dict[str, Any]:
     """The custom payload the chat page renders as product cards. Prices are decimal strings (no float rounding)."""
     return {
         "type": "product_cards",
-        "products": [
-            {"sku": h.product.sku, "title": h.product.title, "price": f"{h.product.price:.2f}", "currency": "GBP"}
-            for h in hits
-        ],
+        "products": [{"sku": p.sku, "title": p.title, "price": f"{p.price:.2f}", "currency": "GBP"} for p in products],
     }
 
 

@@ -50,7 +50,7 @@ class ActionSearchProducts(Action):
             return []
         if tracker.get_latest_input_channel() in replies.CARD_CHANNELS:
             dispatcher.utter_message(response="utter_search_results", query=query)
-            dispatcher.utter_message(json_message=replies.product_cards(hits))
+            dispatcher.utter_message(json_message=replies.product_cards([h.product for h in hits]))
         else:
             dispatcher.utter_message(
                 response="utter_search_results_text", query=query, result_lines=replies.result_lines(hits)

@@ -72,3 +72,13 @@ def test_chat_page_is_served(stack: Stack) -> None:
     with urllib.request.urlopen(f"http://127.0.0.1:{stack.settings.gateway_port}/", timeout=10) as response:
         page = response.read().decode()
     assert response.status == 200 and "<html" in page.lower()
+
+
+def test_stock_question_answers_from_the_simulated_stock(stack: Stack) -> None:
+    status, body = chat(stack, "is the red retrospot lunch bag in stock?")
+    assert status == 200, body
+    first = body["messages"][0]
+    assert first["type"] == "text" and "Lunch Bag Red Retrospot" in first["text"], body
+    assert any(w in first["text"] for w in ("in stock", "out of stock", "discontinued", "left")), first
+    cards = next(m for m in body["messages"] if m["type"] == "product_cards")["products"]
+    assert [c["sku"] for c in cards] == ["20725"]

@@ -1,0 +1,115 @@
+"""`action_check_stock`: "is the red lunch bag in stock?" → the product → its stock status, in the domain's words.
+
+The product is the StockCode in the message when there is one, else the best search hit for the `product` entity
+(or the whole message). The answer is built from `catalog.stock.StockStatus` fields; wording lives in domain.yml.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any, Protocol
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import replies, services
+from actions.search import search_query
+from catalog.errors import CatalogError
+from catalog.stock import StockLookup, StockState, StockStatus
+from catalog.types import Product
+from retrieval.errors import InvalidQuery, RetrievalError
+from retrieval.search import ProductSearch
+
+logger = logging.getLogger(__name__)
+
+SKU_PATTERN = re.compile(r"\b(\d{5}[A-Za-z]{0,2}|DCGS\w+|SP\d{4})\b")
+"""The reference store's item numbers (see catalog/online_retail.py)."""
+
+
+class ProductsBySku(Protocol):
+    def get_by_sku(self, sku: str) -> Product | None: ...
+
+
+STATE_RESPONSES = {
+    StockState.IN_STOCK: "utter_stock_in_stock",
+    StockState.LOW: "utter_stock_low",
+    StockState.DISCONTINUED: "utter_stock_discontinued",
+    StockState.UNKNOWN: "utter_stock_unknown",
+}
+
+
+def mentioned_sku(text: str) -> str | None:
+    match = SKU_PATTERN.search(text)
+    return match.group(1).upper() if match else None
+
+
+def restock_words(status: StockStatus) -> dict[str, Any]:
+    restock = status.next_restock
+    if restock is None:
+        return {}
+    when = restock.expected_on
+    day = f"{when.day} {when:%b}" if when.year == status.today.year else f"{when.day} {when:%b %Y}"
+    return {"restock_date": day, "restock_quantity": restock.quantity}
+
+
+def stock_messages(status: StockStatus) -> list[dict[str, Any]]:
+    """The responses (name + variables) that answer a stock question for this status."""
+    words: dict[str, Any] = {"title": status.title.title(), "on_hand": status.on_hand, **restock_words(status)}
+    if status.state is StockState.OUT_OF_STOCK:
+        name = "utter_stock_out_restock" if "restock_date" in words else "utter_stock_out_no_date"
+        return [{"response": name, **words}]
+    messages = [{"response": STATE_RESPONSES[status.state], **words}]
+    if status.state in (StockState.IN_STOCK, StockState.LOW):
+        if status.sellout_days is not None:
+            messages.append({"response": "utter_stock_pace", "sellout_days": status.sellout_days})
+        if status.state is StockState.LOW and "restock_date" in words:
+            messages.append({"response": "utter_stock_restock_planned", **words})
+    return messages
+
+
+class ActionCheckStock(Action):
+    def __init__(
+        self,
+        search: ProductSearch | None = None,
+        stock: StockLookup | None = None,
+        products: ProductsBySku | None = None,
+    ) -> None:
+        self._search = search
+        self._stock = stock
+        self._products = products
+
+    def name(self) -> str:
+        return "action_check_stock"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        text = tracker.latest_message.get("text") or ""
+        try:
+            product = await asyncio.to_thread(self._resolve, mentioned_sku(text), search_query(tracker))
+            if product is None:
+                dispatcher.utter_message(response="utter_stock_which_product")
+                return []
+            stock = self._stock if self._stock is not None else await asyncio.to_thread(services.stock)
+            status = await asyncio.to_thread(stock.status, product.sku)
+        except (RetrievalError, CatalogError) as exc:
+            logger.error("stock check failed: %s", exc)
+            dispatcher.utter_message(response="utter_stock_unavailable")
+            return []
+        for message in stock_messages(status):
+            dispatcher.utter_message(**message)
+        if tracker.get_latest_input_channel() in replies.CARD_CHANNELS:
+            dispatcher.utter_message(json_message=replies.product_cards([product]))
+        return []
+
+    def _resolve(self, sku: str | None, query: str) -> Product | None:
+        products = self._products if self._products is not None else services.products()
+        if sku is not None and (product := products.get_by_sku(sku)) is not None:
+            return product
+        search = self._search if self._search is not None else services.product_search()
+        try:
+            hits = search.search(query, 1)
+        except InvalidQuery:
+            return None
+        return hits[0].product if hits else None
