@@ -12,6 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export RASA_TELEMETRY_ENABLED := false
 # torch's busy-waiting OpenMP threads collapse throughput 3-7x when the 2 cores are shared (index build, tests)
 export OMP_WAIT_POLICY ?= PASSIVE
+HOME ?= $(shell getent passwd $$(id -u) | cut -d: -f6)
 export SHOPASSIST_CACHE ?= $(HOME)/.cache/shopassist
 export RASA_CACHE_DIRECTORY ?= $(SHOPASSIST_CACHE)/rasa-cache
 PYTEST_ARGS ?=

@@ -7,6 +7,7 @@
 set -euo pipefail
 
 kind=${1:?usage: ensure_env.sh core|app}
+HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${SHOPASSIST_CACHE:-$HOME/.cache/shopassist}
 req="$root/requirements/$kind.txt"
