@@ -6,11 +6,12 @@ import asyncio
 import logging
 from typing import Any
 
-from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import replies, services
+from actions.base import ShopAction
 from catalog.errors import CatalogError
 from retrieval.errors import InvalidQuery, RetrievalError
 from retrieval.search import ProductSearch
@@ -25,7 +26,7 @@ def search_query(tracker: Tracker) -> str:
     return " ".join(words.split())
 
 
-class ActionSearchProducts(Action):
+class ActionSearchProducts(ShopAction):
     def __init__(self, search: ProductSearch | None = None, top_k: int | None = None) -> None:
         self._search = search
         self._top_k = top_k
@@ -33,7 +34,7 @@ class ActionSearchProducts(Action):
     def name(self) -> str:
         return "action_search_products"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         query = search_query(tracker)
         try:
             search = self._search if self._search is not None else await asyncio.to_thread(services.product_search)
@@ -55,4 +56,8 @@ class ActionSearchProducts(Action):
             dispatcher.utter_message(
                 response="utter_search_results_text", query=query, result_lines=replies.result_lines(hits)
             )
-        return []
+        return [
+            SlotSet("shown_products", [h.product.sku for h in hits]),
+            SlotSet("last_query", query),
+            SlotSet("current_product", hits[0].product.sku if len(hits) == 1 else None),
+        ]

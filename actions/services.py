@@ -8,19 +8,24 @@ is missing; a later call tries again, so a `make build` run while the server is 
 from __future__ import annotations
 
 import threading
+from datetime import date
 
 from sqlalchemy import Engine
 
 from assistant.settings import Settings, load_settings
+from catalog import inventory
 from catalog.db import make_engine, require_built
 from catalog.repository import SqlProductRepository
+from catalog.shop import ShopService
 from catalog.stock import StockLookup, StockService
+from recsys.service import RecommendationService
 from retrieval.encoder import MiniLMEncoder
 from retrieval.search import FaissProductSearch, ProductSearch
 
 _lock = threading.RLock()
 _engine: Engine | None = None
 _product_search: ProductSearch | None = None
+_recommendations: RecommendationService | None = None
 
 
 def settings() -> Settings:
@@ -53,3 +58,29 @@ def product_search() -> ProductSearch:
         if _product_search is None:
             _product_search = FaissProductSearch.from_file(settings().index_path, MiniLMEncoder(), products())
         return _product_search
+
+
+def shop() -> ShopService:
+    """Baskets, orders, returns and handoffs in the catalog database."""
+    return ShopService(engine())
+
+
+def recommendations() -> RecommendationService:
+    """The recommender artifact (`python -m recsys build`), loaded on first call; out-of-stock products are left out."""
+    global _recommendations
+    with _lock:
+        if _recommendations is None:
+            stock_levels = stock()
+            repository = products()
+
+            def in_stock(product_id: int) -> bool:
+                product = repository.get_many([product_id]).get(product_id)
+                return product is not None and stock_levels.status(product.sku).available
+
+            _recommendations = RecommendationService.load(settings().state_dir / "recsys", in_stock=in_stock)
+        return _recommendations
+
+
+def store_today() -> date:
+    """The store's current day (the simulated reference store is frozen on the day its data end)."""
+    return inventory.store_today(engine())

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from typing import Any, Protocol
 
-from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import replies, services
+from actions import context, replies, services
+from actions.base import ShopAction
 from actions.search import search_query
 from catalog.errors import CatalogError
 from catalog.stock import StockLookup, StockState, StockStatus
@@ -24,9 +24,6 @@ from retrieval.errors import InvalidQuery, RetrievalError
 from retrieval.search import ProductSearch
 
 logger = logging.getLogger(__name__)
-
-SKU_PATTERN = re.compile(r"\b(\d{5}[A-Za-z]{0,2}|DCGS\w+|SP\d{4})\b")
-"""The reference store's item numbers (see catalog/online_retail.py)."""
 
 
 class ProductsBySku(Protocol):
@@ -42,7 +39,7 @@ STATE_RESPONSES = {
 
 
 def mentioned_sku(text: str) -> str | None:
-    match = SKU_PATTERN.search(text)
+    match = context.SKU_PATTERN.search(text)
     return match.group(1).upper() if match else None
 
 
@@ -70,7 +67,7 @@ def stock_messages(status: StockStatus) -> list[dict[str, Any]]:
     return messages
 
 
-class ActionCheckStock(Action):
+class ActionCheckStock(ShopAction):
     def __init__(
         self,
         search: ProductSearch | None = None,
@@ -84,10 +81,9 @@ class ActionCheckStock(Action):
     def name(self) -> str:
         return "action_check_stock"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        text = tracker.latest_message.get("text") or ""
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         try:
-            product = await asyncio.to_thread(self._resolve, mentioned_sku(text), search_query(tracker))
+            product = await asyncio.to_thread(self._resolve, tracker)
             if product is None:
                 dispatcher.utter_message(response="utter_stock_which_product")
                 return []
@@ -101,12 +97,18 @@ class ActionCheckStock(Action):
             dispatcher.utter_message(**message)
         if tracker.get_latest_input_channel() in replies.CARD_CHANNELS:
             dispatcher.utter_message(json_message=replies.product_cards([product]))
-        return []
+        return [SlotSet("current_product", product.sku)]
 
-    def _resolve(self, sku: str | None, query: str) -> Product | None:
+    def _resolve(self, tracker: Tracker) -> Product | None:
+        """The product asked about: an item number, "the second one", a product name (best search hit), "it"; with
+        none of these, the best hit for the whole message."""
         products = self._products if self._products is not None else services.products()
-        if sku is not None and (product := products.get_by_sku(sku)) is not None:
-            return product
+        for sku in context.referenced_skus(tracker, self._first_hit, 1):
+            if (product := products.get_by_sku(sku)) is not None:
+                return product
+        return self._first_hit(search_query(tracker))
+
+    def _first_hit(self, query: str) -> Product | None:
         search = self._search if self._search is not None else services.product_search()
         try:
             hits = search.search(query, 1)

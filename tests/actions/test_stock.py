@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
@@ -49,11 +50,12 @@ def action(stock: object) -> ActionCheckStock:
     return ActionCheckStock(KeywordProductSearch([BAG, HEART]), stock, FakeProducts())  # type: ignore[arg-type]
 
 
-async def run(
-    act: ActionCheckStock, text: str, entities: list[dict[str, object]] | None = None
-) -> CollectingDispatcher:
+async def run(act: ActionCheckStock, text: str, entities: list[dict[str, Any]] | None = None) -> CollectingDispatcher:
     dispatcher = CollectingDispatcher()
-    assert await act.run(dispatcher, make_tracker(text, entities), domain={}) == []
+    events = await act.run(dispatcher, make_tracker(text, entities), domain={})
+    answered = [m["custom"]["products"][0]["sku"] for m in dispatcher.messages if m.get("custom")]
+    # the product answered about becomes the one "it" refers to next
+    assert events == [{"event": "slot", "timestamp": None, "name": "current_product", "value": sku} for sku in answered]
     return dispatcher
 
 

@@ -1,0 +1,59 @@
+"""Empathy, the offer of a person, handoff and the two-stage fallback."""
+
+from __future__ import annotations
+
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.base import acknowledge_feelings
+from actions.support import ActionComplaint, ActionFallback, ActionHandoff
+from catalog.shop import ShopService
+from tests.actions.conftest import make_tracker, user_event
+
+NEGATIVE = [{"entity": "sentiment", "value": "negative", "confidence_entity": 0.9}]
+
+
+def responses(dispatcher: CollectingDispatcher) -> list[str]:
+    return [str(m.get("response")) for m in dispatcher.messages]
+
+
+def test_one_negative_message_gets_empathy_repeated_ones_an_offer_once() -> None:
+    dispatcher = CollectingDispatcher()
+    acknowledge_feelings(dispatcher, make_tracker("where is my parcel, this is rubbish", NEGATIVE))
+    assert responses(dispatcher) == ["utter_empathy"]
+    history = [user_event("still nothing", "order_status", "negative")]
+    dispatcher = CollectingDispatcher()
+    assert acknowledge_feelings(dispatcher, make_tracker("useless", NEGATIVE, history=history))
+    assert responses(dispatcher) == ["utter_empathy", "utter_offer_human"]
+    offered = [*history, {"event": "bot", "text": "...", "metadata": {"utter_action": "utter_offer_human"}}]
+    dispatcher = CollectingDispatcher()
+    assert not acknowledge_feelings(dispatcher, make_tracker("useless", NEGATIVE, history=offered))
+    assert responses(dispatcher) == ["utter_empathy"]
+    dispatcher = CollectingDispatcher()
+    acknowledge_feelings(dispatcher, make_tracker("do you have lunch bags"))
+    assert responses(dispatcher) == []
+
+
+async def test_fallback_asks_to_rephrase_then_offers_options() -> None:
+    dispatcher = CollectingDispatcher()
+    await ActionFallback().run(dispatcher, make_tracker("blorp", intent="nlu_fallback"), {})
+    assert responses(dispatcher) == ["utter_ask_rephrase"]
+    history = [user_event("hi", "greet"), user_event("zzzz", "nlu_fallback")]
+    dispatcher = CollectingDispatcher()
+    await ActionFallback().run(dispatcher, make_tracker("blorp", intent="nlu_fallback", history=history), {})
+    assert responses(dispatcher) == ["utter_fallback_options"]
+
+
+async def test_complaint_says_sorry_and_offers_a_person() -> None:
+    dispatcher = CollectingDispatcher()
+    await ActionComplaint().run(dispatcher, make_tracker("this is unacceptable", NEGATIVE), {})
+    assert responses(dispatcher)[0] == "utter_empathy" and responses(dispatcher)[-1] == "utter_offer_human"
+
+
+async def test_handoff_marks_the_conversation_once(shop: ShopService) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ActionHandoff(shop).run(dispatcher, make_tracker("a person please"), {})
+    assert responses(dispatcher) == ["utter_handoff"] and events[0]["value"] is True
+    assert shop.handoff_status("test-shopper") == "waiting"
+    dispatcher = CollectingDispatcher()
+    await ActionHandoff(shop).run(dispatcher, make_tracker("hello??"), {})
+    assert responses(dispatcher) == ["utter_handoff_already"]
