@@ -14,10 +14,11 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import context, services
 from actions.base import ShopAction
+from actions.search import first_search_hit
 from catalog.errors import CatalogError
 from catalog.shop import Cart, ItemsUnavailable, ShopError, ShopService
 from catalog.types import Product
-from retrieval.errors import InvalidQuery, RetrievalError
+from retrieval.errors import RetrievalError
 
 logger = logging.getLogger(__name__)
 
@@ -26,14 +27,6 @@ def cart_summary(cart: Cart) -> str:
     lines = [f"• {line.quantity} × {line.title.title()} (item {line.sku}) — £{line.total:.2f}" for line in cart.lines]
     units = "item" if cart.units == 1 else "items"
     return "Your basket:\n" + "\n".join(lines) + f"\nTotal: £{cart.total:.2f} for {cart.units} {units}."
-
-
-def first_search_hit(name: str) -> Product | None:
-    try:
-        hits = services.product_search().search(name, 1)
-    except InvalidQuery:
-        return None
-    return hits[0].product if hits else None
 
 
 class _CartAction(ShopAction):

@@ -38,6 +38,8 @@ def describe_order(order: Order) -> str:
         return f"Order {order.order_no} ({items}) was cancelled."
     if order.status is OrderStatus.DELIVERED and order.delivered_on is not None:
         return f"Order {order.order_no} ({items}, placed {placed}) was delivered on {order.delivered_on:%d %b %Y}."
+    if order.status is OrderStatus.DISPATCHED:
+        return f"Order {order.order_no} ({items}, placed {placed}) is on its way and should arrive within 3 days."
     if order.status is OrderStatus.PLACED:
         where = f" It goes to: {order.delivery_address}." if order.delivery_address else ""
         return (

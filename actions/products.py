@@ -13,8 +13,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import context, replies, services
 from actions.base import ShopAction
-from actions.cart import first_search_hit
 from actions.orders import verified_customer
+from actions.search import first_search_hit
 from catalog.errors import CatalogError
 from catalog.stock import StockState, StockStatus
 from catalog.types import Product

@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import replies, services
 from actions.base import ShopAction
 from catalog.errors import CatalogError
+from catalog.types import Product
 from retrieval.errors import InvalidQuery, RetrievalError
 from retrieval.search import ProductSearch
 
@@ -24,6 +25,15 @@ def search_query(tracker: Tracker) -> str:
     products = [e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "product"]
     words = " ".join(str(p) for p in products if p) or tracker.latest_message.get("text") or ""
     return " ".join(words.split())
+
+
+def first_search_hit(name: str) -> Product | None:
+    """The best match for a product name, or None (a blank name, nothing found)."""
+    try:
+        hits = services.product_search().search(name, 1)
+    except InvalidQuery:
+        return None
+    return hits[0].product if hits else None
 
 
 class ActionSearchProducts(ShopAction):

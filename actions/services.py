@@ -12,7 +12,7 @@ from datetime import date
 
 from sqlalchemy import Engine
 
-from assistant.settings import Settings, load_settings
+from assistant.settings import Settings, Store, load_settings
 from catalog import inventory
 from catalog.db import make_engine, require_built
 from catalog.repository import SqlProductRepository
@@ -21,11 +21,14 @@ from catalog.stock import StockLookup, StockService
 from recsys.service import RecommendationService
 from retrieval.encoder import MiniLMEncoder
 from retrieval.search import FaissProductSearch, ProductSearch
+from retrieval.vision.photo_search import PhotoSearch
+from retrieval.vision.uploads import UploadStore
 
 _lock = threading.RLock()
 _engine: Engine | None = None
 _product_search: ProductSearch | None = None
 _recommendations: RecommendationService | None = None
+_photo_search: PhotoSearch | None = None
 
 
 def settings() -> Settings:
@@ -62,7 +65,7 @@ def product_search() -> ProductSearch:
 
 def shop() -> ShopService:
     """Baskets, orders, returns and handoffs in the catalog database."""
-    return ShopService(engine())
+    return ShopService(engine(), today=store_today)
 
 
 def recommendations() -> RecommendationService:
@@ -84,3 +87,21 @@ def recommendations() -> RecommendationService:
 def store_today() -> date:
     """The store's current day (the simulated reference store is frozen on the day its data end)."""
     return inventory.store_today(engine())
+
+
+def photo_search() -> PhotoSearch:
+    """The active store's photo search (image model + label phrases, or the trained matcher), loaded on first call."""
+    global _photo_search
+    with _lock:
+        if _photo_search is None:
+            from retrieval.vision.service import build_photo_search  # imports onnxruntime: only when first needed
+
+            current = settings()
+            text = product_search() if current.store is Store.ONLINE_RETAIL else None
+            _photo_search = build_photo_search(current, products(), text)
+        return _photo_search
+
+
+def uploads() -> UploadStore:
+    """Shoppers' uploaded photos (written by the gateway, read here by id and sender)."""
+    return UploadStore(settings().uploads_dir)

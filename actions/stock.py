@@ -13,10 +13,12 @@ from typing import Any, Protocol
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import Engine
 
 from actions import context, replies, services
 from actions.base import ShopAction
-from actions.search import search_query
+from actions.search import first_search_hit, search_query
+from catalog import inventory
 from catalog.errors import CatalogError
 from catalog.stock import StockLookup, StockState, StockStatus
 from catalog.types import Product
@@ -67,6 +69,10 @@ def stock_messages(status: StockStatus) -> list[dict[str, Any]]:
     return messages
 
 
+ALTERNATIVES = 3
+"""In-stock products offered instead of one that is out of stock."""
+
+
 class ActionCheckStock(ShopAction):
     def __init__(
         self,
@@ -95,9 +101,33 @@ class ActionCheckStock(ShopAction):
             return []
         for message in stock_messages(status):
             dispatcher.utter_message(**message)
-        if tracker.get_latest_input_channel() in replies.CARD_CHANNELS:
+        cards = tracker.get_latest_input_channel() in replies.CARD_CHANNELS
+        if cards:
             dispatcher.utter_message(json_message=replies.product_cards([product]))
+        if not status.available and status.state is not StockState.UNKNOWN:
+            try:
+                alternatives = await asyncio.to_thread(self._in_stock_alternatives, product, stock)
+            except (RetrievalError, CatalogError) as exc:
+                logger.warning("no alternatives for %s: %s", product.sku, exc)
+                alternatives = []
+            if alternatives:
+                dispatcher.utter_message(response="utter_stock_alternatives")
+                if cards:
+                    dispatcher.utter_message(json_message=replies.product_cards(alternatives))
+                else:
+                    lines = [f"{n}. {p.title.title()} — £{p.price:.2f} (item {p.sku})" for n, p in
+                             enumerate(alternatives, 1)]  # fmt: skip
+                    dispatcher.utter_message(text="\n".join(lines))
+            if status.state is not StockState.DISCONTINUED:
+                dispatcher.utter_message(response="utter_offer_restock_alert")
         return [SlotSet("current_product", product.sku)]
+
+    def _in_stock_alternatives(self, product: Product, stock: StockLookup, k: int = ALTERNATIVES) -> list[Product]:
+        """Products like this one (by title) that can be ordered now."""
+        search = self._search if self._search is not None else services.product_search()
+        hits = [h.product for h in search.search(product.title, 4 * k) if h.product.sku != product.sku]
+        statuses = stock.statuses([p.sku for p in hits])
+        return [p for p in hits if (s := statuses.get(p.sku)) is not None and s.available][:k]
 
     def _resolve(self, tracker: Tracker) -> Product | None:
         """The product asked about: an item number, "the second one", a product name (best search hit), "it"; with
@@ -115,3 +145,32 @@ class ActionCheckStock(ShopAction):
         except InvalidQuery:
             return None
         return hits[0].product if hits else None
+
+
+class ActionSubscribeBackInStock(ShopAction):
+    """ "Tell me when it's back": a back-in-stock subscription for the product the conversation is about."""
+
+    def __init__(self, products: ProductsBySku | None = None, engine: Engine | None = None) -> None:
+        self._products = products
+        self._engine = engine
+
+    def name(self) -> str:
+        return "action_subscribe_back_in_stock"
+
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        products = self._products if self._products is not None else services.products()
+        skus = await asyncio.to_thread(context.referenced_skus, tracker, first_search_hit, 1)
+        product = await asyncio.to_thread(products.get_by_sku, skus[0]) if skus else None
+        if product is None:
+            dispatcher.utter_message(response="utter_stock_which_product")
+            return []
+        channel = tracker.get_latest_input_channel() or "rest"
+        try:
+            engine = self._engine if self._engine is not None else await asyncio.to_thread(services.engine)
+            await asyncio.to_thread(inventory.subscribe, engine, tracker.sender_id, channel, product.sku)
+        except CatalogError as exc:
+            logger.error("subscription failed: %s", exc)
+            dispatcher.utter_message(response="utter_stock_unavailable")
+            return []
+        dispatcher.utter_message(response="utter_restock_alert_set", title=product.title.title())
+        return [SlotSet("current_product", product.sku)]

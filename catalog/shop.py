@@ -179,9 +179,14 @@ class ShopService:
     """Baskets, orders, returns and handoffs over the catalog database. Errors: `ShopError` subclasses (show their
     message to the shopper) and `CatalogUnavailable` (the database failed)."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(
+        self, engine: Engine, clock: Callable[[], datetime] = _now, today: Callable[[], date] | None = None
+    ) -> None:
+        """`today`: the store's day, for the state of invoices (the simulated reference store is frozen on the day
+        its data end; default: the clock's day)."""
         self._engine = engine
         self._clock = clock
+        self._today = today if today is not None else lambda: clock().date()
 
     # --- basket ---------------------------------------------------------------------------------------------------
 
@@ -399,8 +404,13 @@ class ShopService:
                 func.sum(OrderLineRow.quantity * OrderLineRow.unit_price),
             ).where(OrderLineRow.invoice_no == order_no)
         ).one()
-        status = OrderStatus.CANCELLED if row.is_cancellation else OrderStatus.DELIVERED
         delivered = None if row.is_cancellation else (row.invoiced_at + timedelta(days=DELIVERY_DAYS)).date()
+        if delivered is None:
+            status = OrderStatus.CANCELLED
+        elif delivered > self._today():
+            status, delivered = OrderStatus.DISPATCHED, None
+        else:
+            status = OrderStatus.DELIVERED
         return Order(
             order_no,
             status,
@@ -540,6 +550,11 @@ def check_returnable(order: Order, today: date) -> None:
         raise OrderNotChangeable(
             f"order {order.order_no} hasn't been sent yet: you can simply cancel it instead (say “cancel order "
             f"{order.order_no}”)"
+        )
+    if order.status is OrderStatus.DISPATCHED:
+        raise OrderNotChangeable(
+            f"order {order.order_no} is on its way to you; once it has arrived you can return it within {RETURN_DAYS} "
+            "days"
         )
     if order.delivered_on is not None and (today - order.delivered_on).days > RETURN_DAYS:
         raise OrderNotChangeable(

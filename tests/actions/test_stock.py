@@ -10,7 +10,7 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import services
-from actions.stock import ActionCheckStock, mentioned_sku, stock_messages
+from actions.stock import ActionCheckStock, ActionSubscribeBackInStock, mentioned_sku, stock_messages
 from catalog.errors import CatalogUnavailable
 from catalog.stock import Restock, StockState, StockStatus
 from catalog.types import Product
@@ -24,12 +24,15 @@ HEART = Product(3, "85123A", "WHITE HANGING HEART T-LIGHT HOLDER", Decimal("2.95
 
 class FakeStock:
     def __init__(self, statuses: dict[str, StockStatus]) -> None:
-        self.statuses = statuses
+        self.by_sku = statuses
         self.asked: list[str] = []
 
     def status(self, sku: str) -> StockStatus:
         self.asked.append(sku)
-        return self.statuses[sku]
+        return self.by_sku[sku]
+
+    def statuses(self, skus: list[str]) -> dict[str, StockStatus]:
+        return {sku: self.by_sku[sku] for sku in skus if sku in self.by_sku}
 
 
 class FakeProducts:
@@ -129,3 +132,41 @@ async def test_real_stock_of_the_red_retrospot_lunch_bag() -> None:
     first = dispatcher.messages[0]
     assert first["response"].startswith("utter_stock_") and first["title"] == "Lunch Bag Red Retrospot"
     assert dispatcher.messages[-1]["custom"]["products"][0]["sku"] == "20725"
+
+
+async def test_out_of_stock_offers_in_stock_alternatives_and_an_alert() -> None:
+    gone = StockStatus(sku="85123A", title=HEART.title, state=StockState.OUT_OF_STOCK, today=TODAY, on_hand=0)
+    red = Product(5, "21733", "RED HANGING HEART T-LIGHT HOLDER", Decimal("2.95"))
+    stock = FakeStock({"85123A": gone, "21733": status(StockState.IN_STOCK, on_hand=40)})
+    search = KeywordProductSearch([BAG, HEART, red, Product(4, "99999", "HEART T-LIGHT", Decimal("1"))])
+    act = ActionCheckStock(search, stock, FakeProducts())  # type: ignore[arg-type]
+    dispatcher = CollectingDispatcher()
+    await act.run(dispatcher, make_tracker("is 85123A in stock?"), domain={})
+    responses = [m.get("response") for m in dispatcher.messages]
+    assert responses[0] == "utter_stock_out_no_date" and responses[-1] == "utter_offer_restock_alert"
+    alternatives = [m["custom"]["products"] for m in dispatcher.messages if m.get("custom")][1]
+    assert [p["sku"] for p in alternatives] == ["21733"]  # in stock; the one without a stock record is left out
+
+
+async def test_restock_alert_subscribes_the_product_the_conversation_is_about(tmp_path: Any) -> None:
+    from catalog.db import make_engine
+    from catalog.inventory import due_subscriptions
+    from catalog.migrate import upgrade
+    from tests.catalog.conftest import write_tiny_store
+
+    write_tiny_store(tmp_path / "store")
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    upgrade(engine)
+    from datetime import date as day
+
+    from catalog.ingest import import_online_retail
+    from catalog.inventory import StockLevel, StockSource, load_stock
+
+    import_online_retail(engine, tmp_path / "store", progress=False)
+    load_stock(engine, [StockLevel("85123A", 0, 4, 7)], [], source=StockSource.FILES, as_of=day(2010, 12, 9),
+               actor="t", reference="t")  # fmt: skip
+    act = ActionSubscribeBackInStock(FakeProducts(), engine)
+    dispatcher = CollectingDispatcher()
+    await act.run(dispatcher, make_tracker("tell me when it's back", slots={"current_product": "85123A"}), domain={})
+    assert dispatcher.messages[0]["response"] == "utter_restock_alert_set"
+    assert due_subscriptions(engine) == []  # pending until the product is back

@@ -49,7 +49,8 @@ def engine(sqlite_engine: Engine, tiny_store: Path) -> Engine:
 @pytest.fixture
 def shop(engine: Engine) -> ShopService:
     ticks = iter(range(10_000))
-    return ShopService(engine, clock=lambda: datetime(2010, 12, 6, 12, 0) + timedelta(seconds=next(ticks)))
+    clock = lambda: datetime(2010, 12, 6, 12, 0) + timedelta(seconds=next(ticks))  # noqa: E731
+    return ShopService(engine, clock=clock, today=lambda: date(2010, 12, 20))
 
 
 def on_hand(engine: Engine, sku: str) -> int | None:
@@ -217,3 +218,11 @@ def test_a_handoff_is_requested_once_per_conversation(shop: ShopService) -> None
     again = shop.request_handoff(ME, "rest", HandoffReason.COMPLAINT)
     assert not first.already_requested and again.already_requested and again.id == first.id
     assert shop.handoff_status(ME) == "waiting" and shop.handoff_status(OTHER) is None
+
+
+def test_an_invoice_not_yet_delivered_on_the_stores_day_is_on_its_way(engine: Engine) -> None:
+    shop = ShopService(engine, today=lambda: date(2010, 12, 5))
+    order = shop.order("536370", ME, customer_id="12346")  # invoiced 4 Dec: arrives 7 Dec
+    assert order.status is OrderStatus.DISPATCHED and order.delivered_on is None
+    with pytest.raises(OrderNotChangeable, match="on its way"):
+        shop.request_return("536370", ME, "12346", "changed my mind", today=date(2010, 12, 5))

@@ -1,0 +1,104 @@
+"""End to end through the real stack: basket and checkout, orders, a return with a question in the middle, feelings
+and handoff, the two-stage fallback. Every check reads what the shopper sees and what the catalog DB recorded."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from assistant.stack import Stack
+from catalog.db import make_engine
+from catalog.inventory import store_today
+from catalog.models import HandoffRow, OrderRow, ReturnRequestRow, ShopOrderRow, StockLevelRow
+from tests.e2e.test_chat import chat
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+
+def say(stack: Stack, sender: str, text: str) -> str:
+    """What the assistant answered, as one text (buttons and product cards included)."""
+    status, body = chat(stack, text, sender)
+    assert status == 200, body
+    parts: list[str] = []
+    for message in body["messages"]:
+        parts.append(str(message.get("text") or ""))
+        parts += [b["title"] for b in message.get("buttons", [])]
+        parts += [f"[{p['sku']}]" for p in message.get("products", [])]
+    return "\n".join(parts)
+
+
+def test_search_add_checkout_status_cancel(stack: Stack) -> None:
+    me = uuid.uuid4().hex
+    engine = make_engine(stack.settings.database_url)
+    shown = re.findall(r"\[(\w+)\]", say(stack, me, "have you got jumbo bags?"))
+    assert len(shown) >= 2, shown
+    answer = say(stack, me, "add 2 of the second one to my basket")
+    assert f"(item {shown[1]})" in answer and "Total: £" in answer, answer
+    with Session(engine) as session:
+        before = session.scalar(select(StockLevelRow.on_hand).where(StockLevelRow.sku == shown[1]))
+    assert "Shall I place the order?" in say(stack, me, "checkout")
+    answer = say(stack, me, "yes please")
+    order_no = re.search(r"order number is (\d{6})", answer)
+    assert order_no, answer
+    with Session(engine) as session:
+        row = session.get(ShopOrderRow, order_no.group(1))
+        assert row is not None and row.status == "placed" and row.sender_id == me
+        assert session.scalar(select(StockLevelRow.on_hand).where(StockLevelRow.sku == shown[1])) == (before or 0) - 2
+    assert "hasn't left us yet" in say(stack, me, "where is my order?")
+    # another shopper can't see or cancel it
+    assert "can't find order" in say(stack, uuid.uuid4().hex, f"cancel order {order_no.group(1)}")
+    assert "is cancelled" in say(stack, me, f"please cancel order {order_no.group(1)}")
+    with Session(engine) as session:
+        assert session.get(ShopOrderRow, order_no.group(1)).status == "cancelled"  # type: ignore[union-attr]
+        assert session.scalar(select(StockLevelRow.on_hand).where(StockLevelRow.sku == shown[1])) == before
+
+
+def test_identify_then_return_with_a_stock_question_in_the_middle(stack: Stack) -> None:
+    me = uuid.uuid4().hex
+    engine = make_engine(stack.settings.database_url)
+    with Session(engine) as session:  # a recent invoice of a real customer, still inside the returns window
+        today = store_today(engine)
+        customer, invoice = session.execute(
+            select(OrderRow.customer_id, OrderRow.invoice_no)
+            .where(OrderRow.customer_id.is_not(None), OrderRow.is_cancellation.is_(False))
+            .where(OrderRow.invoiced_at < today - timedelta(days=7))
+            .order_by(OrderRow.invoiced_at.desc())
+            .limit(1)
+        ).one()
+    answer = say(stack, me, f"i'm customer {customer}")
+    assert "any order you've placed" in answer, answer
+    answer = say(stack, me, f"{invoice}")
+    assert f"signed in as customer {customer}" in answer, answer
+    assert "Which order" in say(stack, me, "i want to return something")
+    answer = say(stack, me, "is the red retrospot lunch bag in stock?")
+    assert "Lunch Bag Red Retrospot" in answer and "Which order" in answer, answer
+    assert "reason" in say(stack, me, f"it's order {invoice}")
+    answer = say(stack, me, "two of them arrived smashed")
+    assert "return request R" in answer and invoice in answer, answer
+    with Session(engine) as session:
+        request = session.scalar(select(ReturnRequestRow).where(ReturnRequestRow.sender_id == me))
+        assert request is not None and request.order_no == invoice and request.customer_id == customer
+
+
+def test_a_complaint_gets_empathy_and_a_person_on_request(stack: Stack) -> None:
+    me = uuid.uuid4().hex
+    answer = say(stack, me, "this is ridiculous, my parcel never came and nobody answers my emails")
+    assert "sorry" in answer.lower() and "Yes, a person please" in answer, answer
+    answer = say(stack, me, "yes get me a real person")
+    assert "someone from our team" in answer, answer
+    with Session(make_engine(stack.settings.database_url)) as session:
+        handoff = session.scalar(select(HandoffRow).where(HandoffRow.sender_id == me))
+        assert handoff is not None and handoff.status == "waiting"
+
+
+def test_gibberish_twice_gets_a_rephrase_then_options(stack: Stack) -> None:
+    me = uuid.uuid4().hex
+    first = say(stack, me, "xqzv plorb wub")
+    second = say(stack, me, "blarg fnord zzkk")
+    assert "say it another way" in first or "can't help with that" in first, first
+    assert "Talk to a person" in second or "can't help with that" in second, second
