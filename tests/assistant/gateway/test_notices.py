@@ -1,0 +1,45 @@
+"""Back-in-stock notices: due once the product is back, handed out once, only to the shopper who asked."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from assistant.gateway.notices import RestockNotices
+from catalog.db import make_engine
+from catalog.ingest import import_online_retail
+from catalog.inventory import StockLevel, StockSource, adjust_stock, load_stock, subscribe
+from catalog.migrate import upgrade
+from tests.catalog.conftest import write_tiny_store
+
+
+def tiny_shop(tmp_path: Path) -> Engine:
+    write_tiny_store(tmp_path / "store")
+    engine = make_engine(f"sqlite:///{tmp_path / 'catalog.db'}")
+    upgrade(engine)
+    import_online_retail(engine, tmp_path / "store", progress=False)
+    load_stock(engine, [StockLevel("85123A", 0, 4, 7)], [], source=StockSource.FILES, as_of=date(2010, 12, 9),
+               actor="tester", reference="test")  # fmt: skip
+    return engine
+
+
+def test_a_notice_arrives_once_when_the_product_is_back(tmp_path: Path) -> None:
+    engine = tiny_shop(tmp_path)
+    subscribe(engine, "me", "rest", "85123A")
+    subscribe(engine, "someone-else", "rest", "85123A")
+    subscribe(engine, "me-on-telegram", "telegram", "85123A")
+    notices = RestockNotices(engine)
+    assert notices.take("me") == []  # still out of stock
+    adjust_stock(engine, "85123A", 5, "staff", "delivery arrived")
+    [item] = notices.take("me")
+    assert item["type"] == "text" and "White Hanging Heart T-Light Holder (item 85123A) is back" in item["text"]
+    assert notices.take("me") == []  # exactly once
+    assert len(notices.take("someone-else")) == 1
+    assert notices.take("me-on-telegram") == []  # other channels are not the web chat's to deliver
+
+
+def test_an_unreachable_database_means_no_notices_not_an_error(tmp_path: Path) -> None:
+    broken = RestockNotices.for_url(f"sqlite:///{tmp_path / 'missing' / 'nope.db'}")
+    assert broken.take("me") == []
