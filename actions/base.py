@@ -6,6 +6,7 @@ assistant offers a person, once, without waiting to be asked.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -41,7 +42,7 @@ def acknowledge_feelings(dispatcher: CollectingDispatcher, tracker: Tracker, *, 
     return False
 
 
-class ShopAction(Action):
+class ShopAction(Action, ABC):
     """A custom action: `act` does the work; `run` first acknowledges the shopper's feelings."""
 
     acknowledge: bool = True
@@ -52,5 +53,6 @@ class ShopAction(Action):
             acknowledge_feelings(dispatcher, tracker)
         return await self.act(dispatcher, tracker, domain)
 
+    @abstractmethod
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        raise NotImplementedError
+        """The action's work (rasa-sdk registers only concrete subclasses)."""

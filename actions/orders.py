@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import abstractmethod
 from datetime import date
 from typing import Any
 
@@ -112,6 +113,10 @@ class ActionCancelOrder(_OrderAction):
 
 
 class _ShopFormValidation(FormValidationAction):
+    @abstractmethod
+    def name(self) -> str:
+        """validate_<form name> (rasa-sdk registers only concrete subclasses)."""
+
     def __init__(self, shop: ShopService | None = None, today: date | None = None) -> None:
         self._shop = shop
         self._today = today

@@ -1,29 +1,59 @@
-"""`action_search_products`: the shopper's words → product search → product cards (or text lines)."""
+"""Product search in the conversation: `action_search_products` (a new search) and `action_refine_search`
+("cheaper", "in blue", "only in stock", "not bags", "show more", or dropping a constraint that emptied the results).
+
+The search itself is `retrieval.hybrid.HybridProductSearch.find`: the shopper's whole message is parsed there into
+words and filters (price, colour, category, stock, exclusions), applied inside retrieval. What the conversation
+keeps between turns lives in slots: the searched words (`last_query`), the filters (`search_filters`, a plain dict),
+how far the shopper has paged (`search_offset`) and the cards shown (`shown_products`, for "the second one").
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import Any
+import re
+from dataclasses import replace
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import replies, services
+from actions import context, replies, services
 from actions.base import ShopAction
 from catalog.errors import CatalogError
 from catalog.types import Product
 from retrieval.errors import InvalidQuery, RetrievalError
-from retrieval.search import ProductSearch
+from retrieval.hybrid import SearchRequest, SearchResult
+from retrieval.query import ContradictoryFilters, Filters, ParsedQuery
 
 logger = logging.getLogger(__name__)
 
+MORE = re.compile(r"\b(more|others?|next|else|another)\b", re.IGNORECASE)
+CHEAPER = re.compile(r"\b(cheaper|less expensive|lower price|cheapest|budget)\b", re.IGNORECASE)
+DEARER = re.compile(r"\b(more expensive|dearer|pricier|nicer|posher|higher price|better quality)\b", re.IGNORECASE)
+REFINEMENT_FILLER = re.compile(
+    r"\b(show me|show|any|anything|something|what about|do you have( it)?|have you got|please|pls|the|ones?|those|"
+    r"them|it|same|but|instead|maybe|a bit|just|please|like these|some)\b|[?!.,]",
+    re.IGNORECASE,
+)
+SET_FIELDS = ("categories", "exclude_categories", "colours", "exclude_colours", "exclude_terms")
+
+
+class ConversationalSearch(Protocol):
+    """What the search actions need (`retrieval.hybrid.HybridProductSearch` is one)."""
+
+    def find(self, request: SearchRequest) -> SearchResult: ...
+
+    def parse(self, text: str, base: Filters | None = None) -> ParsedQuery: ...
+
 
 def search_query(tracker: Tracker) -> str:
-    """What to search for: the `product` entity when NLU found one, else the whole message."""
-    products = [e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "product"]
-    words = " ".join(str(p) for p in products if p) or tracker.latest_message.get("text") or ""
+    """A product name in the message: the `product` entity when NLU found one, else the whole message."""
+    names = context.entity_values(tracker, "product")
+    words = " ".join(names) or context.message_text(tracker)
     return " ".join(words.split())
 
 
@@ -36,38 +66,198 @@ def first_search_hit(name: str) -> Product | None:
     return hits[0].product if hits else None
 
 
-class ActionSearchProducts(ShopAction):
-    def __init__(self, search: ProductSearch | None = None, top_k: int | None = None) -> None:
+def filters_to_slot(filters: Filters) -> dict[str, Any]:
+    """`Filters` as a slot value (JSON: strings and lists)."""
+    value: dict[str, Any] = {name: sorted(getattr(filters, name)) for name in SET_FIELDS if getattr(filters, name)}
+    for name in ("price_min", "price_max"):
+        if getattr(filters, name) is not None:
+            value[name] = str(getattr(filters, name))
+    if filters.in_stock:
+        value["in_stock"] = True
+    return value
+
+
+def filters_from_slot(value: object) -> Filters:
+    """The inverse of `filters_to_slot`; anything malformed is dropped rather than trusted."""
+    if not isinstance(value, dict):
+        return Filters()
+    fields: dict[str, Any] = {}
+    for name in SET_FIELDS:
+        items = value.get(name)
+        if isinstance(items, list):
+            fields[name] = frozenset(str(i) for i in items if isinstance(i, str) and len(i) <= 40)
+    for name in ("price_min", "price_max"):
+        try:
+            price = Decimal(str(value.get(name)))
+        except (InvalidOperation, ValueError):
+            continue
+        if price.is_finite() and price >= 0:
+            fields[name] = price
+    fields["in_stock"] = value.get("in_stock") is True
+    return Filters(**fields)
+
+
+def constraint_words(filters: Filters) -> str:
+    described = filters.describe()
+    return f" ({', '.join(described)})" if described else ""
+
+
+class ProductsBySku(Protocol):
+    def get_by_sku(self, sku: str) -> Product | None: ...
+
+
+class _SearchAction(ShopAction):
+    def __init__(
+        self,
+        search: ConversationalSearch | None = None,
+        top_k: int | None = None,
+        products: ProductsBySku | None = None,
+    ) -> None:
         self._search = search
         self._top_k = top_k
+        self._products = products
+
+    def search(self) -> ConversationalSearch:
+        return self._search if self._search is not None else services.product_search()
+
+    def k(self) -> int:
+        return self._top_k or services.settings().search_top_k
+
+    async def answer(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, request: SearchRequest
+    ) -> list[EventType]:
+        """Run `request` and tell the shopper what was found (or why nothing was), remembering the search."""
+        try:
+            search = self._search if self._search is not None else await asyncio.to_thread(services.product_search)
+            result = await asyncio.to_thread(search.find, request)
+        except ContradictoryFilters as exc:
+            dispatcher.utter_message(response="utter_search_contradiction", reason=exc.reason)
+            return []
+        except InvalidQuery:
+            dispatcher.utter_message(response="utter_search_no_results", query=request.text or "that")
+            return []
+        except (RetrievalError, CatalogError) as exc:
+            logger.error("product search failed: %s", exc)
+            dispatcher.utter_message(response="utter_search_unavailable")
+            return []
+        words = result.query.text
+        remembered: list[EventType] = [
+            SlotSet("last_query", words),
+            SlotSet("search_filters", filters_to_slot(result.filters)),
+        ]
+        shown_as = f"{words}{constraint_words(result.filters)}".strip()
+        if not result.hits:
+            return remembered + self._nothing_found(dispatcher, result, shown_as, request.offset)
+        hits = result.hits
+        if tracker.get_latest_input_channel() in replies.CARD_CHANNELS:
+            dispatcher.utter_message(response="utter_search_results", query=shown_as)
+            dispatcher.utter_message(json_message=replies.product_cards([h.product for h in hits]))
+        else:
+            dispatcher.utter_message(
+                response="utter_search_results_text", query=shown_as, result_lines=replies.result_lines(hits)
+            )
+        for wrote, fixed in result.query.corrections[:2]:
+            dispatcher.utter_message(response="utter_search_corrected", wrote=wrote, fixed=fixed)
+        if result.has_more:
+            dispatcher.utter_message(response="utter_search_more_hint")
+        return [
+            *remembered,
+            SlotSet("search_offset", request.offset + len(hits)),
+            SlotSet("shown_products", [h.product.sku for h in hits]),
+            SlotSet("current_product", hits[0].product.sku if len(hits) == 1 else None),
+        ]
+
+    @staticmethod
+    def _nothing_found(
+        dispatcher: CollectingDispatcher, result: SearchResult, shown_as: str, offset: int
+    ) -> list[EventType]:
+        if offset > 0:
+            dispatcher.utter_message(response="utter_search_no_more", query=shown_as)
+            return []
+        reason = result.empty_reason
+        useful = [r for r in reason.relaxations if r.results > 0][:2] if reason else []
+        if reason is None or not useful:
+            dispatcher.utter_message(response="utter_search_no_results", query=shown_as)
+            return []
+        dispatcher.utter_message(
+            text=f"Nothing matches “{shown_as}”: it's the {reason.constraint} that leaves nothing.",
+            buttons=[
+                {
+                    "title": f"Drop “{r.label}” ({r.results} found)",
+                    "payload": f'/refine_search{{"relax": "{r.field}"}}',
+                }
+                for r in useful
+            ],
+        )
+        return [SlotSet("search_offset", 0), SlotSet("shown_products", [])]
+
+
+class ActionSearchProducts(_SearchAction):
+    """A new search: the whole message is parsed (words + constraints); earlier constraints are forgotten."""
 
     def name(self) -> str:
         return "action_search_products"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        query = search_query(tracker)
-        try:
-            search = self._search if self._search is not None else await asyncio.to_thread(services.product_search)
-            k = self._top_k or services.settings().search_top_k
-            hits = await asyncio.to_thread(search.search, query, k)
-        except InvalidQuery:
-            hits = []
-        except (RetrievalError, CatalogError) as exc:
-            logger.error("product search failed: %s", exc)
-            dispatcher.utter_message(response="utter_search_unavailable")
+        text = context.message_text(tracker)
+        if text.startswith("/"):  # a button ("Find a product") rather than words
+            dispatcher.utter_message(response="utter_ask_what_to_find")
             return []
-        if not hits:
-            dispatcher.utter_message(response="utter_search_no_results", query=query)
+        return await self.answer(dispatcher, tracker, SearchRequest(text=text, k=self.k()))
+
+
+class ActionRefineSearch(_SearchAction):
+    """The last search again, changed by this message: a new constraint, the next page, or a constraint dropped."""
+
+    def name(self) -> str:
+        return "action_refine_search"
+
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        words = str(tracker.get_slot("last_query") or "")
+        filters = filters_from_slot(tracker.get_slot("search_filters"))
+        if not words and not filters.active:
+            dispatcher.utter_message(response="utter_ask_what_to_find")
             return []
-        if tracker.get_latest_input_channel() in replies.CARD_CHANNELS:
-            dispatcher.utter_message(response="utter_search_results", query=query)
-            dispatcher.utter_message(json_message=replies.product_cards([h.product for h in hits]))
+        text = context.message_text(tracker)
+        relax = context.entity_values(tracker, "relax")
+        offset = 0
+        if relax:
+            with contextlib.suppress(ValueError):  # a made-up field is ignored
+                filters = filters.relaxed(relax[0])
+        elif MORE.search(text) and not CHEAPER.search(text) and not DEARER.search(text) and len(text.split()) <= 5:
+            offset = int(tracker.get_slot("search_offset") or 0)
         else:
-            dispatcher.utter_message(
-                response="utter_search_results_text", query=query, result_lines=replies.result_lines(hits)
-            )
-        return [
-            SlotSet("shown_products", [h.product.sku for h in hits]),
-            SlotSet("last_query", query),
-            SlotSet("current_product", hits[0].product.sku if len(hits) == 1 else None),
-        ]
+            try:
+                filters, extra_words = await asyncio.to_thread(self._refined, tracker, text, filters)
+            except ContradictoryFilters as exc:
+                dispatcher.utter_message(response="utter_search_contradiction", reason=exc.reason)
+                return []
+            except (RetrievalError, CatalogError) as exc:
+                logger.error("refining the search failed: %s", exc)
+                dispatcher.utter_message(response="utter_search_unavailable")
+                return []
+            words = f"{words} {extra_words}".strip()
+        return await self.answer(dispatcher, tracker, SearchRequest(text=words, k=self.k(), offset=offset,
+                                                                    filters=filters))  # fmt: skip
+
+    def _refined(self, tracker: Tracker, text: str, filters: Filters) -> tuple[Filters, str]:
+        """`filters` changed by the message, and any new words to search for ("the vintage ones" → "vintage")."""
+        prices = self._shown_prices(tracker)
+        if CHEAPER.search(text) and prices:
+            filters = replace(filters, price_max=min(prices) - Decimal("0.01"), price_min=None)
+        elif DEARER.search(text) and prices:
+            filters = replace(filters, price_min=max(prices) + Decimal("0.01"), price_max=None)
+        rest = CHEAPER.sub(" ", DEARER.sub(" ", text))
+        rest = " ".join(REFINEMENT_FILLER.sub(" ", rest).split())
+        if not rest:
+            return filters, ""
+        try:
+            parsed = self.search().parse(rest, filters)
+        except InvalidQuery:
+            return filters, ""
+        return parsed.filters, parsed.text
+
+    def _shown_prices(self, tracker: Tracker) -> list[Decimal]:
+        repository = self._products if self._products is not None else services.products()
+        found = (repository.get_by_sku(sku) for sku in context.shown_skus(tracker))
+        return [p.price for p in found if p is not None]

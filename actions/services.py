@@ -20,13 +20,14 @@ from catalog.shop import ShopService
 from catalog.stock import StockLookup, StockService
 from recsys.service import RecommendationService
 from retrieval.encoder import MiniLMEncoder
-from retrieval.search import FaissProductSearch, ProductSearch
+from retrieval.hybrid import HybridProductSearch
+from retrieval.service import open_hybrid_search
 from retrieval.vision.photo_search import PhotoSearch
 from retrieval.vision.uploads import UploadStore
 
 _lock = threading.RLock()
 _engine: Engine | None = None
-_product_search: ProductSearch | None = None
+_product_search: HybridProductSearch | None = None
 _recommendations: RecommendationService | None = None
 _photo_search: PhotoSearch | None = None
 
@@ -54,12 +55,14 @@ def stock() -> StockLookup:
     return StockService(engine())
 
 
-def product_search() -> ProductSearch:
-    """The process-wide product search: catalog DB + FAISS index + MiniLM encoder, loaded on first call."""
+def product_search() -> HybridProductSearch:
+    """The process-wide product search (BM25 + MiniLM/FAISS with filters, `retrieval.hybrid`) over the catalog's
+    products and stock, loaded on first call."""
     global _product_search
     with _lock:
         if _product_search is None:
-            _product_search = FaissProductSearch.from_file(settings().index_path, MiniLMEncoder(), products())
+            catalog, stock_levels = list(products().iter_all()), StockService(engine())
+            _product_search = open_hybrid_search(settings().index_path, catalog, MiniLMEncoder(), stock_levels)
         return _product_search
 
 

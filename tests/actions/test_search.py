@@ -1,42 +1,78 @@
-"""`action_search_products` with an injected fake search, and with the real catalog + FAISS index."""
+"""The search actions over a real hybrid search (BM25 + FAISS, hashing encoder) of the sample products, and with the
+real catalog + index."""
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import services
-from actions.search import ActionSearchProducts, search_query
+from actions.search import (
+    ActionRefineSearch,
+    ActionSearchProducts,
+    filters_from_slot,
+    filters_to_slot,
+    search_query,
+)
+from catalog.attributes import derive_attributes
 from catalog.types import Product
 from retrieval.errors import RetrievalUnavailable
-from retrieval.search import SearchHit
+from retrieval.hybrid import HybridProductSearch, SearchRequest, SearchResult, SearchSnapshot
+from retrieval.index import VectorIndex
+from retrieval.query import Filters
+from retrieval.search import product_text
 from tests.actions.conftest import make_tracker
-from tests.retrieval.fakes import KeywordProductSearch
+from tests.retrieval.fakes import SAMPLE_PRODUCTS, HashingEncoder
 
-PRODUCTS = [
-    Product(1, "20725", "LUNCH BAG RED RETROSPOT", Decimal("1.65")),
-    Product(2, "85099B", "JUMBO BAG RED RETROSPOT", Decimal("2.08")),
-    Product(3, "85123A", "WHITE HANGING HEART T-LIGHT HOLDER", Decimal("2.95")),
-]
+
+def with_attributes(p: Product) -> Product:
+    a = derive_attributes(p.title)
+    return dataclasses.replace(
+        p, category=a.category.value, subcategory=a.subcategory, colours=a.colours, patterns=a.patterns
+    )
+
+
+PRODUCTS = tuple(with_attributes(p) for p in SAMPLE_PRODUCTS)
+BY_SKU = {p.sku: p for p in PRODUCTS}
+
+
+class Catalog:
+    def get_by_sku(self, sku: str) -> Product | None:
+        return BY_SKU.get(sku)
+
+
+def hybrid() -> HybridProductSearch:
+    encoder = HashingEncoder(dim=64)
+    index = VectorIndex.build([p.id for p in PRODUCTS], encoder.encode([product_text(p) for p in PRODUCTS]))
+    return HybridProductSearch(SearchSnapshot.build(PRODUCTS, index), encoder)
 
 
 class BrokenSearch:
-    def search(self, query: str, k: int = 5) -> list[SearchHit]:
+    def find(self, request: SearchRequest) -> SearchResult:
+        raise RetrievalUnavailable("index file is corrupt")
+
+    def parse(self, text: str, base: Filters | None = None) -> Any:
         raise RetrievalUnavailable("index file is corrupt")
 
 
-async def run_action(action: ActionSearchProducts, text: str, **kwargs: object) -> CollectingDispatcher:
+async def run_action(
+    action: Any, text: str, entities: list[dict[str, Any]] | None = None, **kwargs: Any
+) -> tuple[CollectingDispatcher, dict[str, Any]]:
     dispatcher = CollectingDispatcher()
-    events = await action.run(dispatcher, make_tracker(text, **kwargs), domain={})  # type: ignore[arg-type]
+    events = await action.run(dispatcher, make_tracker(text, entities, **kwargs), domain={})
     slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
     shown = [p["sku"] for m in dispatcher.messages if m.get("custom") for p in m["custom"]["products"]]
     if shown:  # "the second one" refers to what was shown, in order
         assert slots["shown_products"] == shown and slots["last_query"]
-    elif not slots:
-        assert events == []
-    return dispatcher
+    return dispatcher, slots
+
+
+def card_skus(dispatcher: CollectingDispatcher) -> list[str]:
+    return [p["sku"] for m in dispatcher.messages if m.get("custom") for p in m["custom"]["products"]]
 
 
 def test_query_prefers_the_product_entity_and_falls_back_to_the_text() -> None:
@@ -47,40 +83,75 @@ def test_query_prefers_the_product_entity_and_falls_back_to_the_text() -> None:
 
 
 async def test_results_become_a_text_and_product_cards_on_the_web_channel() -> None:
-    action = ActionSearchProducts(KeywordProductSearch(PRODUCTS), top_k=2)
-    dispatcher = await run_action(action, "red retrospot lunch bag")
-    first, cards = dispatcher.messages
-    assert first["response"] == "utter_search_results" and first["query"] == "red retrospot lunch bag"
+    dispatcher, slots = await run_action(ActionSearchProducts(hybrid(), top_k=2), "red retrospot lunch bag")
+    first, cards = dispatcher.messages[:2]
+    assert first["response"] == "utter_search_results" and "lunch bag" in first["query"]
     products = cards["custom"]["products"]
     assert cards["custom"]["type"] == "product_cards" and len(products) == 2
     assert products[0] == {"sku": "20725", "title": "LUNCH BAG RED RETROSPOT", "price": "1.65", "currency": "GBP"}
+    assert slots["search_offset"] == 2
 
 
 async def test_channels_without_cards_get_text_lines() -> None:
-    action = ActionSearchProducts(KeywordProductSearch(PRODUCTS), top_k=3)
-    dispatcher = await run_action(action, "heart holder", channel="cmdline")
-    [message] = dispatcher.messages
+    dispatcher, _ = await run_action(ActionSearchProducts(hybrid(), top_k=3), "heart holder", channel="cmdline")
+    message = dispatcher.messages[0]
     assert message["response"] == "utter_search_results_text"
-    assert "1. White Hanging Heart T-Light Holder — £2.95 (item 85123A)" in message["result_lines"]
+    assert "White Hanging Heart T-Light Holder — £2.95 (item 85123A)" in message["result_lines"]
 
 
-async def test_nothing_found_has_its_own_response() -> None:
-    dispatcher = await run_action(ActionSearchProducts(KeywordProductSearch(PRODUCTS)), "submarine")
-    assert [m["response"] for m in dispatcher.messages] == ["utter_search_no_results"]
-    assert dispatcher.messages[0]["query"] == "submarine"
+async def test_a_price_in_the_message_filters_the_results() -> None:
+    dispatcher, slots = await run_action(ActionSearchProducts(hybrid(), top_k=5), "lunch bags under £1.70")
+    assert card_skus(dispatcher) and all(BY_SKU[s].price < 1.70 for s in card_skus(dispatcher))
+    assert filters_from_slot(slots["search_filters"]).price_max is not None
 
 
-async def test_retrieval_failure_answers_unavailable_instead_of_crashing() -> None:
-    dispatcher = await run_action(ActionSearchProducts(BrokenSearch()), "lunch bag")
+async def test_refinements_keep_the_earlier_constraints() -> None:
+    search = hybrid()
+    _, first = await run_action(ActionSearchProducts(search, top_k=3), "retrospot")
+    refine = ActionRefineSearch(search, top_k=3, products=Catalog())
+    shown_prices = [BY_SKU[s].price for s in first["shown_products"]]
+    dispatcher, cheaper = await run_action(refine, "anything cheaper?", intent="refine_search", slots=first)
+    assert card_skus(dispatcher) and all(BY_SKU[s].price < min(shown_prices) for s in card_skus(dispatcher))
+    dispatcher, more = await run_action(refine, "show more", intent="refine_search", slots=first)
+    assert not set(card_skus(dispatcher)) & set(first["shown_products"])  # the next page
+    assert more["search_offset"] == first["search_offset"] + len(card_skus(dispatcher))
+    dispatcher, _ = await run_action(refine, "in red", intent="refine_search", slots=first)
+    assert card_skus(dispatcher) and all("red" in BY_SKU[s].colours for s in card_skus(dispatcher))
+    assert cheaper["search_filters"] != first["search_filters"]
+
+
+async def test_a_contradiction_is_explained() -> None:
+    dispatcher, _ = await run_action(ActionSearchProducts(hybrid()), "bags under £2 and over £10")
+    assert dispatcher.messages[0]["response"] == "utter_search_contradiction"
+
+
+async def test_an_emptied_search_names_the_constraint_and_offers_to_drop_it() -> None:
+    dispatcher, slots = await run_action(ActionSearchProducts(hybrid()), "regency cakestand under £1")
+    [message] = dispatcher.messages
+    assert "leaves nothing" in message["text"] and message["buttons"][0]["payload"].startswith("/refine_search")
+    relax = {"entity": "relax", "value": "price"}
+    refine = ActionRefineSearch(hybrid(), products=Catalog())
+    payload = message["buttons"][0]["payload"]
+    dispatcher, _ = await run_action(refine, payload, entities=[relax], intent="refine_search", slots=slots)
+    assert "22423" in card_skus(dispatcher)
+
+
+def test_filters_survive_the_slot_and_junk_is_dropped() -> None:
+    filters = Filters(price_max=Decimal("5"), colours=frozenset({"red"}), in_stock=True)
+    assert filters_from_slot(filters_to_slot(filters)) == filters
+    assert filters_from_slot({"price_max": "NaN", "colours": [1, "x" * 100], "in_stock": "yes"}) == Filters()
+    assert filters_from_slot("garbage") == Filters()
+
+
+async def test_a_broken_search_says_search_is_unavailable() -> None:
+    dispatcher, _ = await run_action(ActionSearchProducts(BrokenSearch()), "lunch bags")  # type: ignore[arg-type]
     assert [m["response"] for m in dispatcher.messages] == ["utter_search_unavailable"]
 
 
 @pytest.mark.slow
-async def test_real_index_finds_the_red_retrospot_lunch_bag() -> None:
-    settings = services.settings()
-    if not settings.index_path.exists():
-        pytest.fail(f"no product index at {settings.index_path}; run `make build` (make test does it first)")
-    dispatcher = await run_action(ActionSearchProducts(top_k=5), "do you have red retrospot lunch bags?")
-    cards = dispatcher.messages[1]["custom"]["products"]
-    assert "20725" in [c["sku"] for c in cards]  # LUNCH BAG RED RETROSPOT
-    assert all(c["price"].count(".") == 1 for c in cards)
+async def test_real_search_finds_the_red_retrospot_lunch_bag() -> None:
+    if not services.settings().index_path.exists():
+        pytest.fail("no product index; run `make build` (make test does it first)")
+    dispatcher, _ = await run_action(ActionSearchProducts(), "do you have red retrospot lunch bags?")
+    titles = [p["title"] for m in dispatcher.messages if m.get("custom") for p in m["custom"]["products"]]
+    assert any(all(w in t for w in ("RED", "RETROSPOT", "LUNCH BAG")) for t in titles), titles
