@@ -293,7 +293,8 @@ class ActionConfirmIdentity(ShopAction):
         return "action_confirm_identity"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        events: list[EventType] = [SlotSet("verification_order", None)]
+        # the order number given as proof is not the order the shopper wants to talk about next
+        events: list[EventType] = [SlotSet("verification_order", None), SlotSet("order_id", None)]
         if tracker.get_slot("customer_verified") is True and tracker.get_slot("customer_id"):
             dispatcher.utter_message(
                 text=f"Thanks, you're signed in as customer {tracker.get_slot('customer_id')}. I can now look up "

@@ -144,7 +144,7 @@ def test_filters_survive_the_slot_and_junk_is_dropped() -> None:
 
 
 async def test_a_broken_search_says_search_is_unavailable() -> None:
-    dispatcher, _ = await run_action(ActionSearchProducts(BrokenSearch()), "lunch bags")  # type: ignore[arg-type]
+    dispatcher, _ = await run_action(ActionSearchProducts(BrokenSearch()), "lunch bags")
     assert [m["response"] for m in dispatcher.messages] == ["utter_search_unavailable"]
 
 
