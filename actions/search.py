@@ -14,7 +14,7 @@ import contextlib
 import logging
 import re
 from dataclasses import replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Protocol
 
 from rasa_sdk import Tracker
@@ -39,7 +39,6 @@ REFINEMENT_FILLER = re.compile(
     r"them|it|same|but|instead|maybe|a bit|just|please|like these|some)\b|[?!.,]",
     re.IGNORECASE,
 )
-SET_FIELDS = ("categories", "exclude_categories", "colours", "exclude_colours", "exclude_terms")
 
 
 class ConversationalSearch(Protocol):
@@ -68,33 +67,17 @@ def first_search_hit(name: str) -> Product | None:
 
 def filters_to_slot(filters: Filters) -> dict[str, Any]:
     """`Filters` as a slot value (JSON: strings and lists)."""
-    value: dict[str, Any] = {name: sorted(getattr(filters, name)) for name in SET_FIELDS if getattr(filters, name)}
-    for name in ("price_min", "price_max"):
-        if getattr(filters, name) is not None:
-            value[name] = str(getattr(filters, name))
-    if filters.in_stock:
-        value["in_stock"] = True
-    return value
+    return dict(filters.as_dict())
 
 
 def filters_from_slot(value: object) -> Filters:
-    """The inverse of `filters_to_slot`; anything malformed is dropped rather than trusted."""
+    """The inverse of `filters_to_slot`; a malformed value (never written by these actions) counts as no filters."""
     if not isinstance(value, dict):
         return Filters()
-    fields: dict[str, Any] = {}
-    for name in SET_FIELDS:
-        items = value.get(name)
-        if isinstance(items, list):
-            fields[name] = frozenset(str(i) for i in items if isinstance(i, str) and len(i) <= 40)
-    for name in ("price_min", "price_max"):
-        try:
-            price = Decimal(str(value.get(name)))
-        except (InvalidOperation, ValueError):
-            continue
-        if price.is_finite() and price >= 0:
-            fields[name] = price
-    fields["in_stock"] = value.get("in_stock") is True
-    return Filters(**fields)
+    try:
+        return Filters.from_dict(value).check()
+    except (InvalidQuery, ContradictoryFilters):
+        return Filters()
 
 
 def constraint_words(filters: Filters) -> str:

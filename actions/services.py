@@ -19,8 +19,8 @@ from catalog.repository import SqlProductRepository
 from catalog.shop import ShopService
 from catalog.stock import StockLookup, StockService
 from recsys.service import RecommendationService
-from retrieval.encoder import MiniLMEncoder
 from retrieval.hybrid import HybridProductSearch
+from retrieval.onnx_encoder import OnnxMiniLMEncoder
 from retrieval.service import open_hybrid_search
 from retrieval.vision.photo_search import PhotoSearch
 from retrieval.vision.uploads import UploadStore
@@ -57,12 +57,13 @@ def stock() -> StockLookup:
 
 def product_search() -> HybridProductSearch:
     """The process-wide product search (BM25 + MiniLM/FAISS with filters, `retrieval.hybrid`) over the catalog's
-    products and stock, loaded on first call."""
+    products and stock, loaded on first call. Queries are encoded by the int8 ONNX MiniLM: same quality as torch,
+    about 3x faster on one thread (`make bench-search-speed`)."""
     global _product_search
     with _lock:
         if _product_search is None:
             catalog, stock_levels = list(products().iter_all()), StockService(engine())
-            _product_search = open_hybrid_search(settings().index_path, catalog, MiniLMEncoder(), stock_levels)
+            _product_search = open_hybrid_search(settings().index_path, catalog, OnnxMiniLMEncoder(), stock_levels)
         return _product_search
 
 

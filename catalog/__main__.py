@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from assistant.settings import SettingsError, load_settings
+from catalog.attribute_store import derive_product_attributes, format_attributes_report
 from catalog.db import make_engine, require_built
 from catalog.errors import CatalogError
 from catalog.ingest import ImportReport, import_online_retail, last_import
@@ -73,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "build":
                 upgrade(engine)
                 report = import_online_retail(engine, settings.shop_data_dir, force=args.force, progress=not args.quiet)
+                attributes = derive_product_attributes(engine, force=args.force)
             else:
                 require_built(engine)
                 stored = last_import(engine)
@@ -85,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CatalogError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if args.command == "build":
+        print(format_attributes_report(attributes))
     if args.command == "build" and report.skipped:
         print(
             f"catalog up to date: these files were imported already (fingerprint {report.fingerprint[:12]}); "

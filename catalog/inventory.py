@@ -232,6 +232,16 @@ def _apply(
     return movement
 
 
+def change_stock_in(
+    conn: Connection, sku: str, delta: int, reason: MovementReason, actor: str, reference: str | None = None
+) -> StockMovement:
+    """`change_stock` inside the caller's transaction (e.g. a checkout taking several products at once): the caller
+    commits or rolls back everything together. Raises the same errors."""
+    if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0 or abs(delta) > MAX_UNITS:
+        raise InvalidStockChange(f"delta has value {delta!r}; expected a non-zero whole number within ±{MAX_UNITS:,}")
+    return _apply(conn, sku, delta, MovementReason(reason), _check_actor(actor), reference, None)
+
+
 def place_order(engine: Engine, sku: str, quantity: int, actor: str, reference: str | None = None) -> StockMovement:
     """Take `quantity` units for an order (e.g. placed through the assistant)."""
     _check_quantity("quantity", quantity, 1)
@@ -500,16 +510,22 @@ def subscribe(engine: Engine, sender_id: str, channel: str, sku: str) -> Subscri
     return Subscription(row.id, row.sender_id, row.channel, row.sku, row.created_at, row.notified_at)
 
 
-def due_subscriptions(engine: Engine) -> list[Subscription]:
-    """Pending subscriptions whose product is in stock again (to be messaged, then `mark_notified`)."""
+def due_subscriptions(engine: Engine, sender_id: str | None = None) -> list[Subscription]:
+    """Pending subscriptions whose product is in stock again (to be messaged, then `mark_notified`); only one
+    shopper's when `sender_id` is given."""
     query = (
         select(StockSubscriptionRow)
         .join(StockLevelRow, StockLevelRow.sku == StockSubscriptionRow.sku)
         .where(StockSubscriptionRow.notified_at.is_(None), StockLevelRow.on_hand > 0)
         .order_by(StockSubscriptionRow.id)
     )
-    with engine.connect() as conn:
-        rows = conn.execute(query).all()
+    if sender_id is not None:
+        query = query.where(StockSubscriptionRow.sender_id == sender_id)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+    except SQLAlchemyError as exc:
+        raise _wrap("reading back-in-stock subscriptions")(exc) from exc
     return [Subscription(r.id, r.sender_id, r.channel, r.sku, r.created_at, r.notified_at) for r in rows]
 
 

@@ -239,3 +239,104 @@ class ForecastRunRow(Base):
     products: Mapped[int] = mapped_column(Integer)
     seconds: Mapped[float] = mapped_column(Float)
     made_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+# --- the shop's own records: baskets, orders placed through the assistant, returns, handoffs (migration 0004) --------
+# Keyed by SKU and by the conversation's sender id, without foreign keys to `products` (re-imports replace products,
+# see above). A conversation can only ever reach its own basket: the sender id comes from Rasa's tracker, never from
+# what a shopper types.
+
+
+class CartItemRow(Base):
+    """One line of a conversation's basket."""
+
+    __tablename__ = "cart_items"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    sender_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(20), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    added_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ShopOrderRow(Base):
+    """An order placed through the assistant. Numbers continue after the reference store's invoices (600001...)."""
+
+    __tablename__ = "shop_orders"
+    __table_args__ = (
+        CheckConstraint("status IN ('placed', 'dispatched', 'delivered', 'cancelled')", name="status_known"),
+    )
+
+    order_no: Mapped[str] = mapped_column(String(20), primary_key=True)
+    sender_id: Mapped[str] = mapped_column(String(255), index=True)
+    customer_id: Mapped[str | None] = mapped_column(String(20), index=True)
+    """Set when the shopper identified as a customer before checking out."""
+    status: Mapped[str] = mapped_column(String(20))
+    """A `catalog.shop.OrderStatus` value."""
+    total: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    delivery_address: Mapped[str | None] = mapped_column(Text)
+    placed_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ShopOrderLineRow(Base):
+    __tablename__ = "shop_order_lines"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_no: Mapped[str] = mapped_column(ForeignKey("shop_orders.order_no"), index=True)
+    sku: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[Decimal] = mapped_column(Money)
+
+
+class ReturnRequestRow(Base):
+    """A return or refund a shopper asked for in the chat, for staff to process."""
+
+    __tablename__ = "return_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_no: Mapped[str] = mapped_column(String(20), index=True)
+    sender_id: Mapped[str] = mapped_column(String(255), index=True)
+    customer_id: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    """'requested' until staff process it."""
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class HandoffRow(Base):
+    """A conversation marked for staff: waiting until an agent takes it, closed when handed back to the assistant."""
+
+    __tablename__ = "handoffs"
+    __table_args__ = (CheckConstraint("status IN ('waiting', 'taken', 'closed')", name="status_known"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender_id: Mapped[str] = mapped_column(String(255), index=True)
+    channel: Mapped[str] = mapped_column(String(50))
+    reason: Mapped[str] = mapped_column(String(40))
+    """A `catalog.shop.HandoffReason` value: asked, complaint, negative_sentiment."""
+    status: Mapped[str] = mapped_column(String(20))
+    requested_at: Mapped[datetime] = mapped_column(DateTime)
+    taken_by: Mapped[str | None] = mapped_column(String(100))
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+# --- product attributes (migration 0003) ----------------------------------------------------------------------------
+# Derived from titles by `catalog.attributes`; keyed by SKU without a foreign key, for the same reason as stock.
+
+
+class ProductAttributesRow(Base):
+    """Category, subcategory, colours, patterns and materials of one product (lists stored comma-separated)."""
+
+    __tablename__ = "product_attributes"
+
+    sku: Mapped[str] = mapped_column(String(20), primary_key=True)
+    category: Mapped[str] = mapped_column(String(40), index=True)
+    """A `catalog.attributes.Category` value."""
+    subcategory: Mapped[str] = mapped_column(String(60))
+    colours: Mapped[str] = mapped_column(String(200))
+    patterns: Mapped[str] = mapped_column(String(200))
+    materials: Mapped[str] = mapped_column(String(200))

@@ -4,17 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from catalog.errors import CatalogUnavailable
-from catalog.models import ProductRow
+from catalog.models import ProductAttributesRow, ProductRow
 from catalog.types import Product
 
 
-def _to_product(row: ProductRow) -> Product:
-    return Product(id=row.id, sku=row.stock_code, title=row.title, price=row.unit_price)
+def _split(values: str) -> tuple[str, ...]:
+    return tuple(v for v in values.split(",") if v)
+
+
+def _to_product(row: ProductRow, attributes: ProductAttributesRow | None = None) -> Product:
+    if attributes is None:
+        return Product(id=row.id, sku=row.stock_code, title=row.title, price=row.unit_price)
+    return Product(
+        id=row.id,
+        sku=row.stock_code,
+        title=row.title,
+        price=row.unit_price,
+        category=attributes.category,
+        subcategory=attributes.subcategory,
+        colours=_split(attributes.colours),
+        patterns=_split(attributes.patterns),
+        materials=_split(attributes.materials),
+    )
+
+
+def _with_attributes() -> Select[ProductRow, ProductAttributesRow]:
+    """Products with their derived attributes (None where not derived yet)."""
+    return select(ProductRow, ProductAttributesRow).outerjoin(
+        ProductAttributesRow, ProductAttributesRow.sku == ProductRow.stock_code
+    )
 
 
 class SqlProductRepository:
@@ -29,16 +52,16 @@ class SqlProductRepository:
             return {}
         try:
             with Session(self._engine) as session:
-                rows = session.scalars(select(ProductRow).where(ProductRow.id.in_(list(ids))))
-                return {row.id: _to_product(row) for row in rows}
+                rows = session.execute(_with_attributes().where(ProductRow.id.in_(list(ids))))
+                return {row.id: _to_product(row, attributes) for row, attributes in rows}
         except SQLAlchemyError as exc:
             raise CatalogUnavailable(f"reading products failed: {exc}") from exc
 
     def get_by_sku(self, sku: str) -> Product | None:
         try:
             with Session(self._engine) as session:
-                row = session.scalar(select(ProductRow).where(ProductRow.stock_code == sku))
-                return _to_product(row) if row else None
+                found = session.execute(_with_attributes().where(ProductRow.stock_code == sku)).first()
+                return _to_product(found[0], found[1]) if found else None
         except SQLAlchemyError as exc:
             raise CatalogUnavailable(f"reading product {sku!r} failed: {exc}") from exc
 
@@ -53,8 +76,8 @@ class SqlProductRepository:
         """Every product in id order (for building indexes)."""
         try:
             with Session(self._engine) as session:
-                rows = select(ProductRow).order_by(ProductRow.id).execution_options(yield_per=batch_size)
-                for row in session.scalars(rows):
-                    yield _to_product(row)
+                rows = _with_attributes().order_by(ProductRow.id).execution_options(yield_per=batch_size)
+                for row, attributes in session.execute(rows):
+                    yield _to_product(row, attributes)
         except SQLAlchemyError as exc:
             raise CatalogUnavailable(f"reading products failed: {exc}") from exc

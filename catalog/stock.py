@@ -244,6 +244,17 @@ class StockService:
             for sku, title in titles.items()
         }
 
+    def available_skus(self) -> frozenset[str]:
+        """SKUs that can be ordered now (on hand > 0, not discontinued): the "in stock" search filter, one query."""
+        try:
+            with self._engine.connect() as conn:
+                rows = conn.execute(
+                    select(StockLevelRow.sku).where(StockLevelRow.on_hand > 0, StockLevelRow.discontinued.is_(False))
+                )
+                return frozenset(rows.scalars())
+        except SQLAlchemyError as exc:
+            raise CatalogUnavailable(f"reading stock failed: {exc}") from exc
+
     def at_risk(self, limit: int = 20) -> list[StockStatus]:
         """Products likely to sell out before their next delivery, most likely first."""
         risky = [s for s in self.statuses(None).values() if s.at_risk]

@@ -16,3 +16,11 @@ class Product:
     """Display title, e.g. 'LUNCH BAG RED RETROSPOT'."""
     price: Decimal
     """Current unit price in GBP."""
+    category: str | None = None
+    """A `catalog.attributes.Category` value derived from the title; None before attributes are derived."""
+    subcategory: str | None = None
+    colours: tuple[str, ...] = ()
+    """Colours the title names, e.g. ('red',)."""
+    patterns: tuple[str, ...] = ()
+    """Patterns and themes, e.g. ('retrospot',)."""
+    materials: tuple[str, ...] = ()

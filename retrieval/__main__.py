@@ -37,8 +37,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, CatalogError, RetrievalError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    if report.built:
-        print(f"indexed {report.count} products in {report.seconds:.1f} s → {report.path}")
+    if report.built and report.incremental:
+        print(
+            f"updated the product index in {report.seconds:.1f} s: {report.encoded} products encoded, "
+            f"{report.removed} removed, {report.count} in all → {report.path} (+ BM25)"
+        )
+    elif report.built:
+        print(f"indexed {report.count} products in {report.seconds:.1f} s (vectors + BM25) → {report.path}")
     else:
         print(f"product index up to date ({report.count} products) at {report.path}; --force rebuilds it")
     return 0

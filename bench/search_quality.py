@@ -1,0 +1,151 @@
+"""Search quality on judged shopper queries: BM25-only, dense-only and hybrid, one run, same parser and filters.
+
+The judged set (`bench/data/search_judgments.yml`) has realistic shopper queries over the reference store (typos,
+vague and specific, price and colour constraints, some with no correct answer) with graded relevant StockCodes
+(see `retrieval.metrics` for the metrics). Queries with an answer give NDCG@10, Recall@20, MRR and the share with
+zero results; queries without one give the share answered with zero results ("abstained", higher is better).
+Hybrid is also run with the int8 ONNX query encoder (the index is always built by the torch encoder), to check that
+the faster encoder keeps the quality. Target: hybrid NDCG@10 ≥ 1.05 × the better of BM25-only and dense-only.
+
+    PYTHONPATH=. .venv-app/bin/python bench/search_quality.py [--judgments FILE] [--show-misses N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from assistant.settings import load_settings
+from catalog.db import make_engine, require_built
+from catalog.repository import SqlProductRepository
+from catalog.stock import StockService
+from retrieval.encoder import MiniLMEncoder, TextEncoder
+from retrieval.errors import InvalidQuery
+from retrieval.hybrid import FusionMethod, HybridProductSearch, RetrievalMode, SearchRequest
+from retrieval.metrics import ndcg_at_k, recall_at_k, reciprocal_rank
+from retrieval.onnx_encoder import OnnxMiniLMEncoder
+from retrieval.query import ContradictoryFilters
+from retrieval.service import open_hybrid_search
+
+DEFAULT_JUDGMENTS = Path(__file__).resolve().parent / "data" / "search_judgments.yml"
+REQUIRED_GAIN = 0.05
+
+
+@dataclass(frozen=True)
+class Judged:
+    query: str
+    grades: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Scores:
+    ndcg10: float
+    recall20: float
+    mrr: float
+    zero_rate: float
+    abstained: float
+
+
+def load_judgments(path: Path) -> list[Judged]:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return [Judged(str(item["query"]), {str(k): int(v) for k, v in (item["relevant"] or {}).items()}) for item in raw]
+
+
+def ranked_skus(
+    search: HybridProductSearch, query: str, mode: RetrievalMode, fusion: FusionMethod, k: int = 20
+) -> list[str]:
+    try:
+        result = search.find(SearchRequest(text=query, k=k, mode=mode, fusion=fusion))
+    except (InvalidQuery, ContradictoryFilters):
+        return []
+    return [hit.product.sku for hit in result.hits]
+
+
+def mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
+def evaluate(
+    search: HybridProductSearch, judged: Sequence[Judged], mode: RetrievalMode, fusion: FusionMethod
+) -> tuple[Scores, list[float]]:
+    ndcg, recall, rr, zero, abstained = [], [], [], [], []
+    for item in judged:
+        ranked = ranked_skus(search, item.query, mode, fusion)
+        if item.grades:
+            ndcg.append(ndcg_at_k(ranked, item.grades, 10))
+            recall.append(recall_at_k(ranked, item.grades, 20))
+            rr.append(reciprocal_rank(ranked, item.grades))
+            zero.append(float(not ranked))
+        else:
+            abstained.append(float(not ranked))
+    return Scores(mean(ndcg), mean(recall), mean(rr), mean(zero), mean(abstained)), ndcg
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--judgments", type=Path, default=DEFAULT_JUDGMENTS)
+    parser.add_argument("--show-misses", type=int, default=0, help="print the N queries where hybrid scores worst")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    require_built(engine)
+    products = list(SqlProductRepository(engine).iter_all())
+    judged = load_judgments(args.judgments)
+    answerable = sum(1 for j in judged if j.grades)
+    print(
+        f"{len(judged)} judged queries ({answerable} with an answer, {len(judged) - answerable} without) "
+        f"over {len(products):,} products\n"
+    )
+    torch_encoder = MiniLMEncoder()
+    onnx_encoder = OnnxMiniLMEncoder()
+    weighted, rrf = FusionMethod.WEIGHTED, FusionMethod.RRF
+    runs: list[tuple[str, TextEncoder, RetrievalMode, FusionMethod]] = [
+        ("BM25 only", torch_encoder, RetrievalMode.LEXICAL, weighted),
+        ("dense only (MiniLM torch)", torch_encoder, RetrievalMode.DENSE, weighted),
+        ("hybrid RRF (MiniLM torch)", torch_encoder, RetrievalMode.HYBRID, rrf),
+        ("hybrid weighted (MiniLM torch)", torch_encoder, RetrievalMode.HYBRID, weighted),
+        ("dense only (MiniLM int8 ONNX)", onnx_encoder, RetrievalMode.DENSE, weighted),
+        ("hybrid weighted (int8 ONNX)", onnx_encoder, RetrievalMode.HYBRID, weighted),
+    ]
+    header = f"{'retriever':<32}{'NDCG@10':>9}{'Recall@20':>11}{'MRR':>8}{'zero-result':>13}{'abstained':>11}"
+    print(header + "\n" + "-" * len(header))
+    results: dict[str, Scores] = {}
+    per_query: dict[str, list[float]] = {}
+    stock = StockService(engine)
+    for name, encoder, mode, fusion in runs:
+        search = open_hybrid_search(settings.index_path, products, encoder, stock)
+        scores, ndcgs = evaluate(search, judged, mode, fusion)
+        results[name], per_query[name] = scores, ndcgs
+        print(
+            f"{name:<32}{scores.ndcg10:>9.3f}{scores.recall20:>11.3f}{scores.mrr:>8.3f}"
+            f"{scores.zero_rate:>13.1%}{scores.abstained:>11.1%}"
+        )
+    best_single = max(results["BM25 only"].ndcg10, results["dense only (MiniLM torch)"].ndcg10)
+    hybrid = results["hybrid weighted (MiniLM torch)"].ndcg10
+    gain = hybrid / best_single - 1
+    onnx = results["hybrid weighted (int8 ONNX)"].ndcg10
+    print(
+        f"\nhybrid vs the better single retriever: NDCG@10 {hybrid:.3f} vs {best_single:.3f} = {gain:+.1%} "
+        f"(target ≥ +{REQUIRED_GAIN:.0%}: {'met' if gain >= REQUIRED_GAIN else 'NOT met'})"
+    )
+    print(f"int8 ONNX query encoder vs torch (hybrid): NDCG@10 {onnx:.3f} vs {hybrid:.3f} ({onnx / hybrid - 1:+.2%})")
+    if args.show_misses:
+        answerable_items = [j for j in judged if j.grades]
+        worst = np.argsort(per_query["hybrid weighted (MiniLM torch)"])[: args.show_misses]
+        for i in worst:
+            print(f"  {per_query['hybrid weighted (MiniLM torch)'][i]:.2f}  {answerable_items[i].query}")
+    engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

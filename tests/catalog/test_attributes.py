@@ -1,0 +1,148 @@
+"""Product attributes from titles: the rules, accuracy on the hand-labelled sample, storage and the migration."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import Engine, inspect
+
+from catalog.attribute_store import derive_product_attributes
+from catalog.attributes import Category, derive_attributes, normalise_title
+from catalog.ingest import import_online_retail
+from catalog.migrate import alembic_config, upgrade
+from catalog.repository import SqlProductRepository
+
+FIXTURES = Path(__file__).parent / "fixtures"
+DEVELOPMENT = FIXTURES / "labelled_attributes.tsv"
+HELD_OUT = FIXTURES / "labelled_attributes_heldout.tsv"
+
+
+def labelled(path: Path = DEVELOPMENT) -> list[tuple[str, str, str, frozenset[str]]]:
+    rows = [r for r in csv.reader(path.open(encoding="utf-8"), delimiter="\t") if r and not r[0].startswith("#")]
+    return [
+        (sku, title, category, frozenset(c for c in colours.split(",") if c)) for sku, title, category, colours in rows
+    ]
+
+
+def test_the_hand_labelled_samples_are_large_distinct_and_use_known_categories() -> None:
+    development, held_out = labelled(), labelled(HELD_OUT)
+    assert len(development) >= 200 and len(held_out) >= 100
+    skus = [sku for sku, *_ in development + held_out]
+    assert len(set(skus)) == len(skus), "no product is in both samples"
+    assert {category for _, _, category, _ in development + held_out} <= {c.value for c in Category}
+
+
+def test_category_accuracy_on_the_hand_labelled_sample_is_at_least_90_percent() -> None:
+    rows = labelled()
+    wrong = [(title, want, derive_attributes(title).category.value) for _, title, want, _ in rows]
+    wrong = [w for w in wrong if w[1] != w[2]]
+    accuracy = 1 - len(wrong) / len(rows)
+    assert accuracy >= 0.90, f"category accuracy {accuracy:.1%}; misses: {wrong}"
+
+
+def test_held_out_accuracy_is_measured_and_stays_above_its_floor() -> None:
+    """Products never used to change a rule: measured 84% category and 98% exact colour sets; the floors catch
+    a regression, they are not the claim (the development sample's ≥ 90% is)."""
+    rows = labelled(HELD_OUT)
+    category = sum(derive_attributes(title).category.value == want for _, title, want, _ in rows) / len(rows)
+    colours = sum(set(derive_attributes(title).colours) == want for _, title, _, want in rows) / len(rows)
+    assert category >= 0.80 and colours >= 0.90
+
+
+def test_colour_accuracy_on_the_hand_labelled_sample_is_at_least_90_percent() -> None:
+    rows = labelled()
+    right = sum(set(derive_attributes(title).colours) == colours for _, title, _, colours in rows)
+    assert right / len(rows) >= 0.90
+
+
+@pytest.mark.parametrize(
+    ("title", "category"),
+    [
+        ("WHITE HANGING HEART T-LIGHT HOLDER", Category.CANDLES),  # "T-LIGHT" is not lighting
+        ("SET OF 12 LILY BOTANICAL T-LIGHTS", Category.CANDLES),
+        ("CHRISTMAS TREE T-LIGHT HOLDER", Category.CHRISTMAS),  # Christmas first
+        ("TEA BAG PLATE RED SPOTTY", Category.KITCHEN),  # not a bag
+        ("SMALL SPOTTY CHOCOLATE GIFT BAG", Category.CARDS_WRAP),
+        ("KNITTED UNION FLAG HOT WATER BOTTLE", Category.HOME_DECOR),  # not a kitchen bottle
+        ("KITCHEN METAL SIGN", Category.HOME_DECOR),
+        ("LUNCH BAG RED RETROSPOT", Category.BAGS),
+        ("REGENCY CAKESTAND 3 TIER", Category.KITCHEN),
+        ("ROSES REGENCY TEACUP AND SAUCER", Category.MUGS_CUPS),
+        ("SILVER 2 STRAND NECKLACE-LEAF CHARM", Category.JEWELLERY),
+        ("QWERTY ZXCV", Category.OTHER),
+        ("", Category.OTHER),
+    ],
+)
+def test_category_rules(title: str, category: Category) -> None:
+    assert derive_attributes(title).category is category
+
+
+def test_colours_patterns_and_materials_fold_synonyms() -> None:
+    a = derive_attributes("TURQ ZINC M/COLOUR POLKA DOT GLASS MUG, MINT")
+    assert set(a.colours) == {"turquoise", "multicolour", "green"}
+    assert "polkadot" in a.patterns
+    assert set(a.materials) >= {"zinc", "glass"}
+    assert derive_attributes("LUNCH BAG RED RETROSPOT").patterns == ("retrospot",)
+    assert derive_attributes("HEART T-LIGHT HOLDER").colours == ()
+
+
+def test_normalise_title_reads_every_tea_light_spelling_the_same() -> None:
+    assert {normalise_title(t) for t in ("T-LIGHT", "t light", "TLIGHT", "tea light")} == {"TLIGHT"}
+    assert normalise_title("T-LIGHTS & candles") == "TLIGHTS CANDLES"
+
+
+@pytest.fixture
+def imported(sqlite_engine: Engine, tiny_store: Path) -> Iterator[Engine]:
+    import_online_retail(sqlite_engine, tiny_store, progress=False)
+    yield sqlite_engine
+
+
+def test_derive_stores_attributes_and_the_repository_returns_them(imported: Engine) -> None:
+    report = derive_product_attributes(imported)
+    assert not report.skipped and report.products == SqlProductRepository(imported).count()
+    bag = SqlProductRepository(imported).get_by_sku("20725")
+    assert bag is not None
+    assert (bag.category, bag.colours, bag.patterns) == ("bags", ("red",), ("retrospot",))
+    every = list(SqlProductRepository(imported).iter_all())
+    assert all(p.category is not None for p in every)
+    assert SqlProductRepository(imported).get_many([bag.id])[bag.id] == bag
+
+
+def test_derive_is_idempotent_and_force_derives_again(imported: Engine) -> None:
+    first = derive_product_attributes(imported)
+    second = derive_product_attributes(imported)
+    assert (second.skipped, second.products, second.per_category) == (True, first.products, first.per_category)
+    assert derive_product_attributes(imported, force=True).skipped is False
+
+
+def test_products_without_attributes_still_load(imported: Engine) -> None:
+    bag = SqlProductRepository(imported).get_by_sku("20725")
+    assert bag is not None and bag.category is None and bag.colours == ()
+
+
+def test_migration_0003_upgrades_and_downgrades_on_sqlite(sqlite_engine: Engine) -> None:
+    assert "product_attributes" in inspect(sqlite_engine).get_table_names()
+    config = alembic_config()
+    with sqlite_engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0002")
+    tables = set(inspect(sqlite_engine).get_table_names())
+    assert "product_attributes" not in tables and "stock_levels" in tables
+    upgrade(sqlite_engine)
+    columns = {c["name"] for c in inspect(sqlite_engine).get_columns("product_attributes")}
+    assert columns == {"sku", "category", "subcategory", "colours", "patterns", "materials"}
+
+
+@pytest.mark.slow
+def test_every_reference_product_gets_a_category_and_few_are_other(full_sqlite: object) -> None:
+    engine: Engine = full_sqlite.engine  # type: ignore[attr-defined]
+    titles = [p.title for p in SqlProductRepository(engine).iter_all()]  # read only: the fixture is shared
+    categories = Counter(derive_attributes(t).category for t in titles)
+    assert len(titles) > 4000
+    assert categories[Category.OTHER] / len(titles) < 0.10
+    assert set(categories) == set(Category)
