@@ -17,8 +17,8 @@ export SHOPASSIST_CACHE ?= $(HOME)/.cache/shopassist
 export RASA_CACHE_DIRECTORY ?= $(SHOPASSIST_CACHE)/rasa-cache
 PYTEST_ARGS ?=
 
-.PHONY: help env env-core env-app build train run test lint validate shell-nlu test-nlu bench bench-latency bench-recsys \
-        bench-forecast clean lock-app lock-core
+.PHONY: help env env-core env-app build train run test test-stories lint validate train-nlu shell-nlu test-nlu bench bench-latency bench-recsys \
+        bench-forecast bench-nlu bench-search-quality bench-search-speed bench-vision build-grocery clean lock-app lock-core
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,6 +35,7 @@ build: env-app  ## build catalog DB, simulated stock, forecasts, product index, 
 	@$(APP)/python -m catalog forecast
 	@$(APP)/python -m retrieval build
 	@$(APP)/python -m recsys build
+	@$(APP)/python -m retrieval.vision build
 
 train: env-core  ## train the Rasa model (skipped when config, domain and data are unchanged)
 	@$(CORE)/python -m assistant.rasa_model train
@@ -42,8 +43,16 @@ train: env-core  ## train the Rasa model (skipped when config, domain and data a
 run: build train  ## set up what is missing, start the assistant and print the chat URL (Ctrl-C stops it)
 	@$(APP)/python -m assistant.run
 
-test: build train lint validate  ## set up what is missing and run the whole test suite (slow and e2e tests included)
+test: build train lint validate test-stories  ## set up what is missing and run every test (slow, e2e and Rasa test stories)
+	@$(CORE)/python -m pytest tests/assistant/nlu -p no:cacheprovider -W ignore::pytest.PytestConfigWarning
 	@$(APP)/python -m pytest $(PYTEST_ARGS)
+
+test-stories: train  ## Rasa end-to-end test stories (tests/stories/): NLU + dialogue predictions must all be right
+	@mkdir -p results && model=$$($(CORE)/python -m assistant.rasa_model path) \
+	  && $(CORE)/rasa test core --model "$$model" --stories tests/stories \
+	  --fail-on-prediction-errors --out results/stories >results/stories.log 2>&1 \
+	  || { grep -vE "Warning|warn\(" results/stories.log | tail -40; cat results/stories/failed_test_stories.yml 2>/dev/null; exit 1; }
+	@echo "test stories: all predictions right ($$(grep -c '^  - story:' tests/stories/*.yml) stories)"
 
 lint: env-app  ## ruff and mypy
 	@$(APP)/ruff check .
@@ -55,19 +64,33 @@ validate: env-core  ## rasa data validate: domain, NLU data, stories and rules a
 	  | grep -E "ERROR|error|UserWarning|No story structure conflicts" || true
 	@$(CORE)/rasa data validate --config config.yml --domain domain.yml --data data >/dev/null 2>&1
 
+train-nlu: env-core  ## train an NLU-only model (rasa train nlu) into models/nlu-*.tar.gz, e.g. after adding corrections
+	@$(CORE)/rasa train nlu --config config.yml --nlu data/nlu --out models --fixed-model-name nlu-$$(date +%Y%m%d-%H%M%S)
+
 shell-nlu: train  ## talk to the NLU model in the terminal (intents, entities, confidences)
 	@$(CORE)/rasa shell nlu --model "$$($(CORE)/python -m assistant.rasa_model path)"
 
 test-nlu: train  ## cross-validate NLU on data/nlu (rasa test nlu), reports in results/
 	@$(CORE)/rasa test nlu --nlu data/nlu --config config.yml --cross-validation --folds 3 --out results
 
-bench: bench-latency bench-recsys bench-forecast  ## every benchmark below
+bench: bench-latency bench-recsys bench-forecast bench-nlu bench-search-quality bench-search-speed bench-vision  ## every benchmark below
 bench-latency: build train  ## product-search turn vs greeting turn through the real stack (p50/p95, cold start)
 	@$(APP)/python bench/turn_latency.py
 bench-recsys: build  ## recommenders on a temporal split, two protocols (NDCG@10, recall, MAP, coverage, latency)
 	@$(APP)/python bench/recsys_quality.py
 bench-forecast: build  ## rolling-origin backtest of the demand forecasters (RMSSE, MASE, coverage, pinball)
 	@$(APP)/python bench/forecast_quality.py
+bench-nlu: env-core env-app  ## NLU on real utterances: Bitext intents, CLINC150 out-of-scope, sentiment vs VADER, parse latency; two pipelines
+	@$(APP)/python bench/nlu_quality.py
+bench-search-quality: build  ## judged shopper queries: NDCG@10, Recall@20, MRR, zero results for BM25, dense, hybrid
+	@$(APP)/python bench/search_quality.py
+bench-search-speed: build  ## search p50/p95 on one thread (real catalogue, 1M synthetic IVF with recall), build speed
+	@$(APP)/python bench/search_speed.py $(SEARCH_SPEED_ARGS)
+bench-vision: env-app  ## photo → product on the grocery store's val photos (zero-shot, iconic, head, combined), latency
+	@$(APP)/python bench/vision_quality.py $(VISION_BENCH_ARGS)
+build-grocery: env-app  ## the second store (SHOP_STORE=grocery_store): its catalogue, photo matcher and text index
+	@SHOP_STORE=grocery_store $(APP)/python -m retrieval.vision build
+	@SHOP_STORE=grocery_store $(APP)/python -m retrieval build
 
 clean:  ## remove build artifacts and the runtime links (the cached environments stay)
 	rm -rf .state models results .venv-core .venv-app

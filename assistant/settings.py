@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -17,6 +18,15 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 class SettingsError(ValueError):
     """A configuration value is missing or malformed; the message names the key and what was expected."""
+
+
+class Store(str, Enum):  # not StrEnum: the core runtime is Python 3.10
+    """The store the assistant runs against (`SHOP_STORE`): each has its own catalog database and state folder."""
+
+    ONLINE_RETAIL = "online_retail"
+    """The reference store (UCI Online Retail): giftware, no product images; state in `STATE_DIR` itself."""
+    GROCERY_STORE = "grocery_store"
+    """The Grocery Store Dataset: 81 products with iconic images; state in `STATE_DIR/stores/grocery_store`."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,23 @@ class Settings:
     rasa_timeout_s: float
     """How long the gateway waits for Rasa's answer to one message."""
     search_top_k: int
+    store: Store
+    """The active store; its catalog DB and index default to `store_dir`."""
+    store_dir: Path
+    """The active store's state folder (catalog DB, indexes, vision artifacts)."""
+    grocery_data_dir: Path
+    """Folder of the Grocery Store Dataset (classes.csv, iconic images, train/val photos)."""
+    cache_dir: Path
+    """`SHOPASSIST_CACHE`: cached environments, Rasa's training cache, cached image embeddings."""
+    uploads_dir: Path
+    """Shoppers' uploaded photos (re-encoded, under random ids); never served as static files."""
+    max_upload_bytes: int
+    max_upload_pixels: int
+    """Largest width × height of an uploaded photo: larger ones are refused before decoding (decompression bombs)."""
+    reviews_dir: Path
+    """Sentiment training/evaluation data (`REVIEWS_DIR`): the clothing reviews and the UCI labelled sentences."""
+    intents_dir: Path
+    """Intent evaluation data (`INTENTS_DIR`): Bitext customer-service utterances and CLINC150 (bench only)."""
 
     @property
     def rasa_url(self) -> str:
@@ -58,6 +85,11 @@ class Settings:
     @property
     def index_path(self) -> Path:
         return self.index_dir / "products.faiss"
+
+    @property
+    def vision_dir(self) -> Path:
+        """The active store's vision artifacts (exported image model, iconic-image index, trained head)."""
+        return self.store_dir / "vision"
 
 
 def _int(env: Mapping[str, str], key: str, default: int, low: int = 1, high: int = 2**31) -> int:
@@ -91,16 +123,28 @@ def _path(env: Mapping[str, str], key: str, default: Path) -> Path:
     return Path(raw).expanduser().resolve() if raw else default
 
 
+def _store(env: Mapping[str, str]) -> Store:
+    raw = env.get("SHOP_STORE") or Store.ONLINE_RETAIL.value
+    try:
+        return Store(raw)
+    except ValueError:
+        expected = " or ".join(repr(s.value) for s in Store)
+        raise SettingsError(f"SHOP_STORE has value {raw!r}; expected {expected}") from None
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the configuration from `env` (default: the process environment). Raises `SettingsError`."""
     env = os.environ if env is None else env
     state_dir = _path(env, "STATE_DIR", PROJECT_ROOT / ".state")
+    store = _store(env)
+    store_dir = state_dir if store is Store.ONLINE_RETAIL else state_dir / "stores" / store.value
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
     port = {"low": 1, "high": 65535}
     return Settings(
         state_dir=state_dir,
-        database_url=env.get("DATABASE_URL") or f"sqlite:///{state_dir / 'catalog.db'}",
+        database_url=env.get("DATABASE_URL") or f"sqlite:///{store_dir / 'catalog.db'}",
         shop_data_dir=_path(env, "SHOP_DATA_DIR", PROJECT_ROOT.parent / "shared" / "datasets" / "online_retail"),
-        index_dir=_path(env, "INDEX_DIR", state_dir / "index"),
+        index_dir=_path(env, "INDEX_DIR", store_dir / "index"),
         models_dir=_path(env, "MODELS_DIR", PROJECT_ROOT / "models"),
         tracker_db=_path(env, "TRACKER_DB", state_dir / "tracker.db"),
         gateway_host=env.get("GATEWAY_HOST") or "127.0.0.1",
@@ -110,4 +154,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_message_chars=_int(env, "MAX_MESSAGE_CHARS", 1000, high=100_000),
         rasa_timeout_s=_float(env, "RASA_TIMEOUT_S", 30.0),
         search_top_k=_int(env, "SEARCH_TOP_K", 5, high=50),
+        store=store,
+        store_dir=store_dir,
+        grocery_data_dir=_path(env, "GROCERY_DATA_DIR", PROJECT_ROOT.parent / "shared" / "datasets" / "grocery_store"),
+        cache_dir=_path(env, "SHOPASSIST_CACHE", home / ".cache" / "shopassist"),
+        uploads_dir=_path(env, "UPLOADS_DIR", state_dir / "uploads"),
+        max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 8 * 1024 * 1024, low=1024, high=100 * 1024 * 1024),
+        max_upload_pixels=_int(env, "MAX_UPLOAD_PIXELS", 40_000_000, low=10_000, high=200_000_000),
+        reviews_dir=_path(env, "REVIEWS_DIR", PROJECT_ROOT.parent / "shared" / "datasets" / "reviews"),
+        intents_dir=_path(env, "INTENTS_DIR", PROJECT_ROOT.parent / "shared" / "datasets" / "intents"),
     )

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from assistant.gateway.app import create_app
 from assistant.gateway.config import GatewayConfig
+from assistant.gateway.notices import RestockNotices
 from assistant.settings import SettingsError, load_settings
 
 logger = logging.getLogger("assistant.gateway")
@@ -22,7 +23,7 @@ def main() -> int:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
     config = GatewayConfig.from_settings(settings)
-    app = create_app(config)
+    app = create_app(config, notices=RestockNotices.for_url(settings.database_url))
     logger.info("forwarding to Rasa at %s (action server %s)", config.rasa_url, config.action_server_url)
     try:
         # run_app handles SIGINT and SIGTERM: it stops accepting, lets requests finish and runs clean-up.

@@ -15,9 +15,13 @@ from aiohttp import web
 
 from assistant.gateway.config import GatewayConfig
 from assistant.gateway.errors import AssistantReplyInvalid, AssistantTimeout, AssistantUnavailable
-from assistant.gateway.messages import normalise
+from assistant.gateway.messages import ChatItem, normalise
+from assistant.gateway.notices import RestockNotices
 from assistant.gateway.rasa_client import RasaClient
-from assistant.gateway.validation import ApiError, parse_chat_request
+from assistant.gateway.upload import OfferedPayloads, read_upload_form, share_photo_message
+from assistant.gateway.validation import SENDER_ID_PATTERN, ApiError, parse_chat_request
+from retrieval.vision.errors import ImageTooLarge, InvalidImage
+from retrieval.vision.uploads import UploadStore, sanitise_image
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +32,9 @@ LOG_PREVIEW_CHARS = 100
 CONFIG_KEY = web.AppKey("config", GatewayConfig)
 CLIENT_KEY = web.AppKey("rasa_client", RasaClient)
 INDEX_KEY = web.AppKey("index_html", bytes)
+OFFERED_KEY = web.AppKey("offered_payloads", OfferedPayloads)
+DECODES_KEY = web.AppKey("decodes", asyncio.Semaphore)
+NOTICES_KEY = web.AppKey("notices", RestockNotices)
 
 # Every response: the page loads only its own assets, cannot be framed and leaks no referrer.
 SECURITY_HEADERS = {
@@ -45,11 +52,18 @@ SECURITY_HEADERS = {
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def create_app(config: GatewayConfig, client: RasaClient | None = None) -> web.Application:
-    """Build the gateway. The app opens `client`'s shared HTTP session on start-up and closes it on clean-up."""
+def create_app(
+    config: GatewayConfig, client: RasaClient | None = None, notices: RestockNotices | None = None
+) -> web.Application:
+    """Build the gateway. The app opens `client`'s shared HTTP session on start-up and closes it on clean-up.
+    `notices`: back-in-stock messages handed to a shopper before the next answer and on `GET /api/notices`."""
     app = web.Application(client_max_size=config.max_body_bytes, middlewares=[_errors_as_json])
     app[CONFIG_KEY] = config
     app[CLIENT_KEY] = client if client is not None else RasaClient(config)
+    app[OFFERED_KEY] = OfferedPayloads()
+    app[DECODES_KEY] = asyncio.Semaphore(config.max_concurrent_decodes)
+    if notices is not None:
+        app[NOTICES_KEY] = notices
     app.cleanup_ctx.append(_client_session)
     app.on_response_prepare.append(_add_security_headers)
 
@@ -57,6 +71,8 @@ def create_app(config: GatewayConfig, client: RasaClient | None = None) -> web.A
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/api/status", _status)
     app.router.add_post("/api/chat", _chat)
+    app.router.add_post("/api/upload", _upload)
+    app.router.add_get("/api/notices", _notices)
     app.router.add_get("/static/index.html", _to_index)  # the template itself is not a page
     static = app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
     assert isinstance(static, web.StaticResource)
@@ -84,6 +100,7 @@ def _render_index(static: web.StaticResource, config: GatewayConfig) -> bytes:
             "js_url": asset("chat.js"),
             "icon_url": asset("favicon.svg"),
             "max_message_chars": str(config.max_message_chars),
+            "max_upload_bytes": str(config.max_upload_bytes),
             "request_timeout_ms": str(request_timeout_ms),
         }
     )
@@ -118,13 +135,39 @@ async def _status(request: web.Request) -> web.Response:
 
 async def _chat(request: web.Request) -> web.Response:
     config = request.app[CONFIG_KEY]
-    client = request.app[CLIENT_KEY]
     if request.content_length is not None and request.content_length > config.max_body_bytes:
         raise web.HTTPRequestEntityTooLarge(config.max_body_bytes, request.content_length)
     message = parse_chat_request(request.content_type, await request.read(), config.max_message_chars)
-    sender, preview = message.sender_id, _preview(message.text)
+    text = request.app[OFFERED_KEY].guard(message.sender_id, message.text)
+    return await _forward(request, message.sender_id, text)
+
+
+async def _upload(request: web.Request) -> web.Response:
+    """A photo: streamed within limits, cleaned and stored off the event loop, then announced to Rasa."""
+    config = request.app[CONFIG_KEY]
+    if config.uploads_dir is None:
+        raise _unavailable("uploads_disabled", "Photo uploads are switched off in this shop.")
+    form = await read_upload_form(request, config)
     try:
-        replies = await client.send(message.sender_id, message.text)
+        async with request.app[DECODES_KEY]:
+            image = await asyncio.to_thread(sanitise_image, form.photo, config.max_upload_pixels)
+    except ImageTooLarge as exc:
+        raise ApiError(413, "image_too_large", str(exc)) from exc
+    except InvalidImage as exc:
+        raise ApiError(415 if form.photo else 400, "invalid_image", str(exc)) from exc
+    stored = await asyncio.to_thread(UploadStore(config.uploads_dir).save, image, form.sender_id)
+    logger.info("photo %s from sender=%s (%dx%d)", stored.image_id, form.sender_id, stored.width, stored.height)
+    return await _forward(request, form.sender_id, share_photo_message(stored.image_id), {"image_id": stored.image_id})
+
+
+async def _forward(
+    request: web.Request, sender_id: str, text: str, extra: dict[str, Any] | None = None
+) -> web.Response:
+    """Send one message to Rasa and answer with its messages as chat items (errors as JSON `ApiError`s)."""
+    client = request.app[CLIENT_KEY]
+    sender, preview = sender_id, _preview(text)
+    try:
+        replies = await client.send(sender_id, text)
     except AssistantTimeout as exc:
         logger.warning("Rasa timed out: sender=%s text=%s: %s", sender, preview, exc.detail)
         raise _unavailable(
@@ -152,7 +195,22 @@ async def _chat(request: web.Request) -> web.Response:
             "The assistant's shop services are starting up or temporarily down, so it could not answer. "
             "Please try again in a moment.",
         )
-    return _json({"messages": normalise(replies)})
+    items = await _due_notices(request, sender_id) + normalise(replies)
+    request.app[OFFERED_KEY].remember(sender_id, items)
+    return _json({"messages": items, **(extra or {})})
+
+
+async def _due_notices(request: web.Request, sender_id: str) -> list[ChatItem]:
+    notices = request.app.get(NOTICES_KEY)
+    return await asyncio.to_thread(notices.take, sender_id) if notices is not None else []
+
+
+async def _notices(request: web.Request) -> web.Response:
+    """`GET /api/notices?sender_id=...`: the shopper's due back-in-stock messages (the page asks every 30 s)."""
+    sender_id = request.query.get("sender_id", "")
+    if not SENDER_ID_PATTERN.fullmatch(sender_id):
+        raise ApiError(400, "bad_sender_id", "sender_id must be 1-64 letters, digits, '-' or '_'.")
+    return _json({"messages": await _due_notices(request, sender_id)})
 
 
 # --- errors and headers -----------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from assistant.settings import Settings
 
@@ -21,6 +22,14 @@ class GatewayConfig:
     """How long a health probe of Rasa or the action server may take."""
     connect_timeout_s: float = 2.0
     """How long opening a TCP connection to a backend may take (both are on 127.0.0.1)."""
+    uploads_dir: Path | None = None
+    """Where cleaned photo uploads are stored (never served); None turns `POST /api/upload` off (503)."""
+    max_upload_bytes: int = 8 * 1024 * 1024
+    """Largest photo file accepted, in bytes; larger uploads are refused while streaming (413)."""
+    max_upload_pixels: int = 40_000_000
+    """Largest width × height accepted, checked from the image header before decoding."""
+    max_concurrent_decodes: int = 2
+    """Photos decoded at the same time (each may take ~100 MB): bounds the gateway's memory."""
 
     def __post_init__(self) -> None:
         for key in ("rasa_url", "action_server_url"):
@@ -46,4 +55,7 @@ class GatewayConfig:
             action_server_url=settings.action_server_url,
             max_message_chars=settings.max_message_chars,
             rasa_timeout_s=settings.rasa_timeout_s,
+            uploads_dir=settings.uploads_dir,
+            max_upload_bytes=settings.max_upload_bytes,
+            max_upload_pixels=settings.max_upload_pixels,
         )

@@ -36,3 +36,13 @@ def test_environment_overrides(tmp_path: Path) -> None:
 def test_bad_values_name_the_key_the_value_and_what_was_expected(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings(env)
+
+
+def test_the_store_and_upload_limits_are_checked() -> None:
+    expected = "SHOP_STORE has value 'shoe_shop'; expected 'online_retail' or 'grocery_store'"
+    with pytest.raises(SettingsError, match=expected):
+        load_settings({"SHOP_STORE": "shoe_shop"})
+    with pytest.raises(SettingsError, match="MAX_UPLOAD_BYTES has value 10; expected an integer from 1024"):
+        load_settings({"MAX_UPLOAD_BYTES": "10"})
+    s = load_settings({"HOME": "/home/shopper"})
+    assert s.cache_dir == Path("/home/shopper/.cache/shopassist") and s.max_upload_pixels == 40_000_000

@@ -7,10 +7,12 @@
 
 const ShopChat = (() => {
   const SENDER_KEY = "shopassist.sender_id";
+  const NOTICE_POLL_MS = 30000;
   const SENDER_ID = /^[A-Za-z0-9_-]{1,64}$/;
   const SMALL_WORDS = new Set(["a", "an", "and", "as", "at", "by", "for", "in", "of", "on", "or", "the", "to", "with"]);
   const NETWORK_ERROR = "The shop assistant could not be reached. Check your connection and try again.";
   const TIMEOUT_ERROR = "The assistant is taking too long to answer. Please try again in a moment.";
+  const PHOTO_TYPES = new Set(["image/jpeg", "image/png", "image/webp"]);
 
   /** "LUNCH BAG RED RETROSPOT" → "Lunch Bag Red Retrospot"; titles that already hold lower case stay as they are. */
   function titleCase(title) {
@@ -92,6 +94,9 @@ const ShopChat = (() => {
     const typing = doc.getElementById("typing");
     const maxChars = Number.parseInt(root.dataset.maxMessageChars, 10) || 1000;
     const timeoutMs = Number.parseInt(root.dataset.requestTimeoutMs, 10) || 60000;
+    const maxUploadBytes = Number.parseInt(root.dataset.maxUploadBytes, 10) || 8 * 1024 * 1024;
+    const photoButton = doc.getElementById("photo-button");
+    const photoInput = doc.getElementById("photo");
     const sender = senderId(win.localStorage, win.crypto);
     let pending = false;
 
@@ -119,6 +124,20 @@ const ShopChat = (() => {
     function addUserText(text) {
       const item = entry("user");
       item.append(el("p", "bubble", text));
+      return append(item);
+    }
+
+    /** The shopper's own photo, shown from a local data: URL (never from the server). */
+    function addUserPhoto(dataUrl, name) {
+      const item = entry("user");
+      if (typeof dataUrl === "string" && dataUrl.startsWith("data:image/")) {
+        const image = el("img", "user-image");
+        image.alt = name ? `Your photo ${name}` : "Your photo";
+        image.src = dataUrl;
+        item.append(image);
+      } else {
+        item.append(el("p", "bubble", name ? `Photo: ${name}` : "Photo"));
+      }
       return append(item);
     }
 
@@ -220,20 +239,24 @@ const ShopChat = (() => {
       typing.hidden = !busy;
       log.setAttribute("aria-busy", String(busy));
       sendButton.disabled = busy;
+      if (photoButton) photoButton.disabled = busy;
       for (const choice of log.querySelectorAll(".quick-reply")) choice.disabled = busy;
     }
 
-    async function post(text) {
+    function post(text) {
+      return call("/api/chat", {
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ sender_id: sender, text }),
+      });
+    }
+
+    /** POST to the gateway and return its chat items; a failure becomes a ChatError with the gateway's message. */
+    async function call(url, init) {
       const controller = new AbortController();
       const timer = win.setTimeout(() => controller.abort(), timeoutMs);
       let response;
       try {
-        response = await win.fetch("/api/chat", {
-          method: "POST",
-          headers: { "Content-Type": "application/json", Accept: "application/json" },
-          body: JSON.stringify({ sender_id: sender, text }),
-          signal: controller.signal,
-        });
+        response = await win.fetch(url, { method: "POST", ...init, signal: controller.signal });
       } catch (error) {
         throw new ChatError(error && error.name === "AbortError" ? TIMEOUT_ERROR : NETWORK_ERROR);
       } finally {
@@ -270,6 +293,78 @@ const ShopChat = (() => {
       }
     }
 
+    function readAsDataUrl(file) {
+      return new Promise((resolve, reject) => {
+        const reader = new win.FileReader();
+        reader.onload = () => resolve(reader.result);
+        reader.onerror = () => reject(reader.error);
+        reader.readAsDataURL(file);
+      });
+    }
+
+    /** Upload one photo (checked here for type and size first; the gateway checks again, for real). */
+    async function sendPhoto(file) {
+      if (pending || !file) return false;
+      if (file.type && !PHOTO_TYPES.has(file.type)) {
+        addNotice("Only photos can be sent: JPEG, PNG or WebP.");
+        return false;
+      }
+      if (file.size > maxUploadBytes) {
+        addNotice(`That photo is larger than ${Math.round(maxUploadBytes / (1024 * 1024))} MB. Send a smaller one.`);
+        return false;
+      }
+      let preview = null;
+      try {
+        preview = await readAsDataUrl(file);
+      } catch (_) {
+        preview = null;
+      }
+      const bubble = addUserPhoto(preview, file.name);
+      const body = new win.FormData();
+      body.append("sender_id", sender);
+      body.append("photo", file, file.name || "photo");
+      setBusy(true);
+      try {
+        for (const message of await call("/api/upload", { headers: { Accept: "application/json" }, body })) {
+          render(message);
+        }
+        return true;
+      } catch (error) {
+        bubble.classList.add("msg-failed");
+        bubble.append(el("span", "visually-hidden", " (not answered)"));
+        addNotice(error instanceof ChatError ? error.message : NETWORK_ERROR);
+        return false;
+      } finally {
+        setBusy(false);
+      }
+    }
+
+    function hasFiles(event) {
+      const types = event.dataTransfer && event.dataTransfer.types;
+      return Boolean(types && Array.from(types).includes("Files"));
+    }
+
+    if (photoButton && photoInput) {
+      photoButton.addEventListener("click", () => photoInput.click());
+      photoInput.addEventListener("change", () => {
+        const file = photoInput.files && photoInput.files[0];
+        photoInput.value = "";
+        sendPhoto(file);
+      });
+      root.addEventListener("dragover", (event) => {
+        if (!hasFiles(event)) return;
+        event.preventDefault();
+        root.classList.add("dragging");
+      });
+      root.addEventListener("dragleave", () => root.classList.remove("dragging"));
+      root.addEventListener("drop", (event) => {
+        if (!hasFiles(event)) return;
+        event.preventDefault();
+        root.classList.remove("dragging");
+        sendPhoto(event.dataTransfer.files[0]);
+      });
+    }
+
     function resize() {
       input.style.height = "auto";
       input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
@@ -300,6 +395,21 @@ const ShopChat = (() => {
     });
     input.addEventListener("input", resize);
     input.focus();
+
+    // Live messages the shop sends unasked ("... is back in stock"): asked for every 30 s while the page is open.
+    // (A shopper who comes back later gets them with the first answer, see /api/chat.)
+    async function pollNotices() {
+      if (pending) return;
+      try {
+        const url = `/api/notices?sender_id=${encodeURIComponent(sender)}`;
+        const response = await win.fetch(url, { headers: { Accept: "application/json" } });
+        const data = response.ok ? await response.json() : null;
+        for (const message of data && Array.isArray(data.messages) ? data.messages : []) render(message);
+      } catch (_) {
+        // offline or the gateway restarting: the next poll tries again
+      }
+    }
+    if (typeof win.setInterval === "function") win.setInterval(pollNotices, NOTICE_POLL_MS);
   }
 
   return { titleCase, formatPrice, senderId, newSenderId, safeUrl, start };

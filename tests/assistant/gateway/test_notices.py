@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import Engine
 
+from assistant.gateway import GatewayConfig, create_app
 from assistant.gateway.notices import RestockNotices
 from catalog.db import make_engine
 from catalog.ingest import import_online_retail
@@ -43,3 +45,27 @@ def test_a_notice_arrives_once_when_the_product_is_back(tmp_path: Path) -> None:
 def test_an_unreachable_database_means_no_notices_not_an_error(tmp_path: Path) -> None:
     broken = RestockNotices.for_url(f"sqlite:///{tmp_path / 'missing' / 'nope.db'}")
     assert broken.take("me") == []
+
+
+async def test_the_gateway_hands_out_notices_before_the_answer_and_on_request(
+    tmp_path: Path, config: GatewayConfig
+) -> None:
+    engine = tiny_shop(tmp_path)
+    for sender in ("shopper-1", "shopper-2"):
+        subscribe(engine, sender, "rest", "85123A")
+    adjust_stock(engine, "85123A", 5, "staff", "delivery arrived")
+    gateway = TestClient(TestServer(create_app(config, notices=RestockNotices(engine))))
+    await gateway.start_server()
+    try:
+        assert (await gateway.get("/api/notices", params={"sender_id": "../etc"})).status == 400
+        response = await gateway.get("/api/notices", params={"sender_id": "shopper-1"})
+        [item] = (await response.json())["messages"]
+        assert response.status == 200 and "is back in stock" in item["text"]
+        again = await gateway.get("/api/notices", params={"sender_id": "shopper-1"})
+        assert (await again.json())["messages"] == []
+        # the other shopper gets theirs first thing in the next answer, then the assistant's reply
+        chat = await gateway.post("/api/chat", json={"sender_id": "shopper-2", "text": "hello"})
+        texts = [m["text"] for m in (await chat.json())["messages"]]
+        assert "is back in stock" in texts[0] and texts[1] == "Hi there!"
+    finally:
+        await gateway.close()
