@@ -15,6 +15,7 @@ from actions import services
 from actions.base import ShopAction, offered_human_recently
 from catalog.errors import CatalogError
 from catalog.shop import HandoffReason, ShopService
+from retrieval.vision.uploads import UploadStore
 
 logger = logging.getLogger(__name__)
 
@@ -85,3 +86,36 @@ class ActionHandoff(ShopAction):
             return []
         dispatcher.utter_message(response="utter_handoff_already" if handoff.already_requested else "utter_handoff")
         return [SlotSet("handoff_requested", True)]
+
+
+class ActionDeleteMyData(ShopAction):
+    """ "Delete my data": the basket, back-in-stock alerts and photos go now; the chat transcript is queued for staff
+    to erase (Rasa's tracker store is theirs to change), and the shopper is told exactly that."""
+
+    acknowledge = False
+
+    def __init__(self, shop: ShopService | None = None, uploads: UploadStore | None = None) -> None:
+        self._shop = shop
+        self._uploads = uploads
+
+    def name(self) -> str:
+        return "action_delete_my_data"
+
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        shop = self._shop if self._shop is not None else services.shop()
+        uploads = self._uploads if self._uploads is not None else services.uploads()
+        channel = tracker.get_latest_input_channel() or "unknown"
+        try:
+            await asyncio.to_thread(shop.erase_conversation_data, tracker.sender_id)
+            await asyncio.to_thread(uploads.erase_sender, tracker.sender_id)
+            await asyncio.to_thread(shop.request_handoff, tracker.sender_id, channel, HandoffReason.ERASURE)
+        except (CatalogError, OSError) as exc:
+            logger.error("erasure failed: %s", exc)
+            dispatcher.utter_message(response="utter_delete_failed")
+            return []
+        dispatcher.utter_message(response="utter_data_deleted")
+        return [
+            SlotSet(name, None)
+            for name in ("customer_id", "customer_verified", "shown_products", "current_product", "last_query",
+                         "search_filters", "image_id")
+        ]  # fmt: skip

@@ -1,7 +1,8 @@
 """Which Rasa model belongs to the current training inputs, and training it only when there is none.
 
 A model is named `shop-<fingerprint>.tar.gz`, where the fingerprint hashes everything `rasa train` reads (config,
-domain, training data, the project's Rasa components, the pinned core requirements). So `make train` and `make run`
+domain, training data, the project's Rasa components, the pinned core requirements, and the
+review files the sentiment classifier reads from `REVIEWS_DIR`). So `make train` and `make run`
 reuse a model whose inputs have not changed and train a new one when they have, and `rasa run --model` always gets
 the model that matches the checkout. Standard library only: runs in both runtimes.
 
@@ -17,8 +18,10 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+from assistant.nlu.sentiment_data import REVIEWS_FILE, UCI_FILES
 from assistant.settings import PROJECT_ROOT, load_settings
 
 MODEL_PREFIX = "shop-"
@@ -38,12 +41,23 @@ def training_files(root: Path = PROJECT_ROOT) -> list[Path]:
     return sorted(files)
 
 
-def fingerprint(root: Path = PROJECT_ROOT) -> str:
+def external_inputs() -> list[Path]:
+    """Training data outside the project that a component reads itself: the sentiment classifier's review files."""
+    reviews = load_settings().reviews_dir
+    return [reviews / REVIEWS_FILE, *(reviews / name for name in UCI_FILES.values())]
+
+
+def fingerprint(root: Path = PROJECT_ROOT, external: Sequence[Path] | None = None) -> str:
     digest = hashlib.sha256()
     for path in training_files(root):
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())
+        digest.update(b"\0")
+    for path in external_inputs() if external is None else external:
+        digest.update(path.name.encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes() if path.is_file() else b"<missing>")
         digest.update(b"\0")
     return digest.hexdigest()[:16]
 

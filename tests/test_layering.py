@@ -12,7 +12,15 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT_PACKAGES = {"actions", "assistant", "catalog", "retrieval", "recsys"}
 APP_ONLY = {"torch", "transformers", "sentence_transformers", "faiss", "sqlalchemy", "alembic", "aiohttp", "pandas",
             "rasa_sdk", "catalog", "retrieval", "recsys", "actions"}  # fmt: skip
-CORE_RUNTIME_MODULES = ["assistant/settings.py", "assistant/rasa_model.py"]
+CORE_RUNTIME_MODULES = [
+    "assistant/settings.py",
+    "assistant/rasa_model.py",
+    "assistant/nlu/__init__.py",
+    "assistant/nlu/minilm.py",
+    "assistant/nlu/minilm_featurizer.py",
+    "assistant/nlu/sentiment.py",
+    "assistant/nlu/sentiment_data.py",
+]
 """Modules the core runtime (Python 3.10, rasa) runs; the project's Rasa components will join them."""
 
 

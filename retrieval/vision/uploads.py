@@ -150,6 +150,22 @@ class UploadStore:
             raise UploadNotFound(f"no upload {image_id} for this sender")
         return StoredUpload(image_id, sender_id, path, int(meta["width"]), int(meta["height"]), str(meta["created_at"]))
 
+    def erase_sender(self, sender_id: str) -> int:
+        """Delete every upload of `sender_id` (the image and its metadata); returns how many were deleted."""
+        if not self.folder.is_dir():
+            return 0
+        erased = 0
+        for meta_path in self.folder.glob("*.json"):
+            try:
+                meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if meta.get("sender_id") == sender_id:
+                meta_path.with_suffix(".jpg").unlink(missing_ok=True)
+                meta_path.unlink(missing_ok=True)
+                erased += 1
+        return erased
+
     def open(self, image_id: str, sender_id: str) -> Image.Image:
         """The stored RGB image (it was cleaned on upload). Raises `UploadNotFound`."""
         stored = self.find(image_id, sender_id)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from PIL import Image
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import acknowledge_feelings
-from actions.support import ActionComplaint, ActionFallback, ActionHandoff
+from actions.support import ActionComplaint, ActionDeleteMyData, ActionFallback, ActionHandoff
 from catalog.shop import ShopService
+from retrieval.vision.uploads import UploadStore
 from tests.actions.conftest import make_tracker, user_event
 
 NEGATIVE = [{"entity": "sentiment", "value": "negative", "confidence_entity": 0.9}]
@@ -57,3 +61,24 @@ async def test_handoff_marks_the_conversation_once(shop: ShopService) -> None:
     dispatcher = CollectingDispatcher()
     await ActionHandoff(shop).run(dispatcher, make_tracker("hello??"), {})
     assert responses(dispatcher) == ["utter_handoff_already"]
+
+
+async def test_delete_my_data_erases_basket_alerts_photos_and_queues_the_transcript(
+    shop: ShopService, tmp_path: Path
+) -> None:
+    from catalog.inventory import subscribe
+
+    shop.add_to_cart("test-shopper", "85123A", 2)
+    shop.add_to_cart("someone-else", "85123A", 1)
+    subscribe(shop._engine, "test-shopper", "rest", "20725")
+    store = UploadStore(tmp_path / "uploads")
+    mine = store.save(Image.new("RGB", (8, 8)), "test-shopper")
+    theirs = store.save(Image.new("RGB", (8, 8)), "someone-else")
+    dispatcher = CollectingDispatcher()
+    events = await ActionDeleteMyData(shop, store).run(dispatcher, make_tracker("delete my data"), {})
+    assert responses(dispatcher) == ["utter_data_deleted"]
+    assert {e["name"] for e in events} >= {"customer_id", "shown_products"} and all(e["value"] is None for e in events)
+    assert shop.cart("test-shopper").lines == () and len(shop.cart("someone-else").lines) == 1
+    assert not mine.path.exists() and theirs.path.exists()
+    assert shop.erase_conversation_data("test-shopper") == {"cart_items": 0, "stock_subscriptions": 0}
+    assert shop.handoff_status("test-shopper") == "waiting"  # the transcript erasure is queued for staff

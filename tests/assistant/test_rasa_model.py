@@ -38,6 +38,15 @@ def test_fingerprint_changes_with_every_training_input(project: Path, changed: s
     assert rasa_model.fingerprint(project) != before
 
 
+def test_fingerprint_changes_with_the_review_data_outside_the_project(project: Path, tmp_path: Path) -> None:
+    reviews = tmp_path / "reviews.csv.gz"
+    reviews.write_bytes(b"rating,text")
+    before = rasa_model.fingerprint(project, external=[reviews])
+    reviews.write_bytes(b"rating,text\n5,great")
+    assert rasa_model.fingerprint(project, external=[reviews]) != before
+    assert rasa_model.fingerprint(project, external=[tmp_path / "gone"]) != before
+
+
 def test_an_existing_model_for_the_inputs_is_reused_without_training(project: Path, tmp_path: Path) -> None:
     models = tmp_path / "models"
     models.mkdir()
