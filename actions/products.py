@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, Protocol
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -15,16 +17,20 @@ from actions import context, replies, services
 from actions.base import ShopAction
 from actions.orders import verified_customer
 from actions.search import first_search_hit
+from catalog.attributes import CATEGORY_LABELS, Category
 from catalog.errors import CatalogError
 from catalog.stock import StockState, StockStatus
 from catalog.types import Product
 from recsys.errors import RecsysError
 from recsys.recommender import Recommendation
+from recsys.service import CustomerRecommendations
 from retrieval.errors import RetrievalError
 
 logger = logging.getLogger(__name__)
 
 RECOMMEND_K = 5
+CATEGORY_POOL = 300
+"""Popular products scanned for a category's best sellers (the cold start for a shopper browsing a category)."""
 TOGETHER_WORDS = ("goes with", "go with", "bought with", "also bought", "buy with", "matches", "match")
 
 
@@ -124,7 +130,50 @@ class ActionCompareProducts(ShopAction):
         return []
 
 
+class Recommendations(Protocol):
+    """What `action_recommend` needs (`recsys.service.RecommendationService` is one)."""
+
+    def knows(self, customer_id: object) -> bool: ...
+
+    def for_customer(
+        self, customer_id: object, k: int = 10, viewed: Sequence[object] = (), exclude: Collection[object] = ()
+    ) -> CustomerRecommendations: ...
+
+    def similar_to(self, product_id: object, k: int = 10) -> list[Recommendation]: ...
+
+    def bought_together(self, product_ids: Sequence[object], k: int = 10) -> list[Recommendation]: ...
+
+    def popular(self, k: int = 10, exclude: Collection[object] = ()) -> list[Recommendation]: ...
+
+
+class Catalog(Protocol):
+    def get_by_sku(self, sku: str) -> Product | None: ...
+
+    def get_many(self, ids: Sequence[int]) -> dict[int, Product]: ...
+
+
+def browsed_category(tracker: Tracker, catalog: Catalog) -> str | None:
+    """The category the shopper is browsing: the last search's category filter, else the commonest category among
+    the products shown last."""
+    filters = tracker.get_slot("search_filters")
+    if isinstance(filters, dict) and isinstance(filters.get("categories"), list) and filters["categories"]:
+        return str(filters["categories"][0])
+    shown = [catalog.get_by_sku(sku) for sku in context.shown_skus(tracker)]
+    categories = [p.category for p in shown if p is not None and p.category and p.category != "other"]
+    return Counter(categories).most_common(1)[0][0] if categories else None
+
+
 class ActionRecommend(ShopAction):
+    def __init__(
+        self,
+        recommendations: Recommendations | None = None,
+        catalog: Catalog | None = None,
+        basket: Callable[[str], list[str]] | None = None,
+    ) -> None:
+        self._recommendations = recommendations
+        self._catalog = catalog
+        self._basket = basket
+
     def name(self) -> str:
         return "action_recommend"
 
@@ -133,30 +182,45 @@ class ActionRecommend(ShopAction):
         try:
             intro, recommendations = await asyncio.to_thread(self._recommend, tracker, text)
             ids = [r.product_id for r in recommendations]
-            found = await asyncio.to_thread(services.products().get_many, ids)
+            found = await asyncio.to_thread(self.catalog().get_many, ids)
         except (RecsysError, CatalogError, RetrievalError) as exc:
             logger.error("recommendations failed: %s", exc)
             dispatcher.utter_message(response="utter_recommendations_unavailable")
             return []
-        products = [found[i] for i in ids if i in found]
-        if not products:
+        picked = [(r, found[r.product_id]) for r in recommendations if r.product_id in found]
+        if not picked:
             dispatcher.utter_message(response="utter_recommendations_unavailable")
             return []
+        products = [p for _, p in picked]
         dispatcher.utter_message(response="utter_recommendations", intro=intro)
         if tracker.get_latest_input_channel() in replies.CARD_CHANNELS:
             dispatcher.utter_message(json_message=replies.product_cards(products))
+            reasons = [f"{p.title.title()}: {r.reason}" for r, p in picked[:3] if r.reason]
+            if reasons:
+                dispatcher.utter_message(text="Why: " + "; ".join(reasons) + ".")
         else:
             lines = "\n".join(
-                f"{n}. {p.title.title()} — £{p.price:.2f} (item {p.sku})" for n, p in enumerate(products, 1)
+                f"{n}. {p.title.title()} — £{p.price:.2f} (item {p.sku}){f' — {r.reason}' if r.reason else ''}"
+                for n, (r, p) in enumerate(picked, 1)
             )
             dispatcher.utter_message(text=lines)
         return [SlotSet("shown_products", [p.sku for p in products]), SlotSet("current_product", None)]
 
+    def service(self) -> Recommendations:
+        return self._recommendations if self._recommendations is not None else services.recommendations()
+
+    def catalog(self) -> Catalog:
+        return self._catalog if self._catalog is not None else services.products()
+
+    def basket_skus(self, sender_id: str) -> list[str]:
+        if self._basket is not None:
+            return self._basket(sender_id)
+        return [line.sku for line in services.shop().cart(sender_id).lines]
+
     def _recommend(self, tracker: Tracker, text: str) -> tuple[str, list[Recommendation]]:
-        service = services.recommendations()
-        repository = services.products()
+        service, catalog = self.service(), self.catalog()
         skus = context.referenced_skus(tracker, first_search_hit, 1)
-        anchor = repository.get_by_sku(skus[0]) if skus else None
+        anchor = catalog.get_by_sku(skus[0]) if skus else None
         named = bool(context.ordinal_positions(tracker) or context.entity_values(tracker, "product"))
         pointed = any(w in text for w in ("similar", "like this", "like that", *TOGETHER_WORDS))
         if anchor is not None and (named or pointed):
@@ -166,14 +230,24 @@ class ActionRecommend(ShopAction):
                     service.bought_together([anchor.id], RECOMMEND_K),
                 )
             return f"Similar to {anchor.title.title()}:", service.similar_to(anchor.id, RECOMMEND_K)
+        # what is in the basket is not recommended again (re-buys of earlier orders still are, in "buy again")
+        in_basket = [p.id for p in (catalog.get_by_sku(s) for s in self.basket_skus(tracker.sender_id)) if p]
         customer = verified_customer(tracker)
         if customer is not None and service.knows(customer):
-            lists = service.for_customer(customer, RECOMMEND_K)
+            lists = service.for_customer(customer, RECOMMEND_K, exclude=in_basket)
             picks = (lists.discover[:3] + lists.buy_again[:2]) or lists.discover
             return "Picked for you from what you usually buy:", picks[:RECOMMEND_K]
+        category = browsed_category(tracker, catalog)
+        if category is not None:
+            popular = service.popular(CATEGORY_POOL, exclude=in_basket)
+            found = catalog.get_many([r.product_id for r in popular])
+            in_category = [r for r in popular if (p := found.get(r.product_id)) is not None and p.category == category]
+            if in_category:
+                label = CATEGORY_LABELS[Category(category)] if category in Category.__members__.values() else category
+                return f"Popular in {label.lower()}:", in_category[:RECOMMEND_K]
         viewed_skus = context.shown_skus(tracker)[:3]
-        viewed = [p.id for p in (repository.get_by_sku(s) for s in viewed_skus) if p is not None]
+        viewed = [p.id for p in (catalog.get_by_sku(s) for s in viewed_skus) if p is not None]
         if viewed:
-            lists = service.for_customer(None, RECOMMEND_K, viewed=viewed)
+            lists = service.for_customer(None, RECOMMEND_K, viewed=viewed, exclude=in_basket)
             return "Based on what you've looked at, you might like:", lists.discover
-        return "Popular with our shoppers right now:", service.popular(RECOMMEND_K)
+        return "Popular with our shoppers right now:", service.popular(RECOMMEND_K, exclude=in_basket)
