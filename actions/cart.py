@@ -42,6 +42,19 @@ class _CartAction(ShopAction):
     def searcher(self) -> Callable[[str], Product | None]:
         return self._search_first if self._search_first is not None else first_search_hit
 
+    async def filled_cart(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Cart | None:
+        """The conversation's basket when it has something in it; else None, with the reason told to the shopper."""
+        try:
+            cart = await asyncio.to_thread(self.shop().cart, tracker.sender_id)
+        except CatalogError as exc:
+            logger.error("reading the basket failed: %s", exc)
+            dispatcher.utter_message(response="utter_cart_unavailable")
+            return None
+        if not cart.lines:
+            dispatcher.utter_message(response="utter_cart_empty")
+            return None
+        return cart
+
 
 class ActionAddToCart(_CartAction):
     def name(self) -> str:
@@ -113,15 +126,7 @@ class ActionViewCart(_CartAction):
         return "action_view_cart"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        try:
-            cart = await asyncio.to_thread(self.shop().cart, tracker.sender_id)
-        except CatalogError as exc:
-            logger.error("reading the basket failed: %s", exc)
-            dispatcher.utter_message(response="utter_cart_unavailable")
-            return []
-        if not cart.lines:
-            dispatcher.utter_message(response="utter_cart_empty")
-        else:
+        if (cart := await self.filled_cart(dispatcher, tracker)) is not None:
             dispatcher.utter_message(response="utter_cart", summary=cart_summary(cart))
         return []
 
@@ -133,15 +138,7 @@ class ActionCheckout(_CartAction):
         return "action_checkout"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        try:
-            cart = await asyncio.to_thread(self.shop().cart, tracker.sender_id)
-        except CatalogError as exc:
-            logger.error("reading the basket failed: %s", exc)
-            dispatcher.utter_message(response="utter_cart_unavailable")
-            return []
-        if not cart.lines:
-            dispatcher.utter_message(response="utter_cart_empty")
-        else:
+        if (cart := await self.filled_cart(dispatcher, tracker)) is not None:
             dispatcher.utter_message(response="utter_checkout_confirm", summary=cart_summary(cart))
         return []
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import abstractmethod
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -22,7 +23,7 @@ from rasa_sdk.types import DomainDict
 from actions import context, services
 from actions.base import ShopAction
 from catalog.errors import CatalogError
-from catalog.shop import Order, OrderStatus, ShopError, ShopService, check_returnable
+from catalog.shop import Order, OrderNotChangeable, OrderStatus, ShopError, ShopService, check_returnable
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +128,34 @@ class _ShopFormValidation(FormValidationAction):
     def today(self) -> date:
         return self._today if self._today is not None else services.store_today()
 
+    async def find_order(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        check: Callable[[Order], None] | None = None,
+    ) -> Order | None:
+        """The order the shopper named, if it is theirs and passes `check` (which raises `ShopError` with the
+        reason); otherwise None, with the reason told to the shopper."""
+        number = context.ORDER_PATTERN.search(str(value or ""))
+        if number is None:
+            dispatcher.utter_message(text="Order numbers have 6 digits, like 536365.")
+            return None
+        try:
+            order = await asyncio.to_thread(
+                self.shop().order, number.group(1), tracker.sender_id, verified_customer(tracker)
+            )
+            if check is not None:
+                check(order)
+        except ShopError as exc:
+            dispatcher.utter_message(text=f"{exc}. Give me another order number, or say “no” to stop.")
+            return None
+        except CatalogError as exc:
+            logger.error("order lookup failed: %s", exc)
+            dispatcher.utter_message(response="utter_orders_unavailable")
+            return None
+        return order
+
 
 class ValidateReturnForm(_ShopFormValidation):
     def name(self) -> str:
@@ -135,23 +164,9 @@ class ValidateReturnForm(_ShopFormValidation):
     async def validate_order_id(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        number = context.ORDER_PATTERN.search(str(value or ""))
-        if number is None:
-            dispatcher.utter_message(text="Order numbers have 6 digits, like 536365.")
-            return {"order_id": None}
-        try:
-            order = await asyncio.to_thread(
-                self.shop().order, number.group(1), tracker.sender_id, verified_customer(tracker)
-            )
-            check_returnable(order, await asyncio.to_thread(self.today))
-        except ShopError as exc:
-            dispatcher.utter_message(text=f"{exc}. Give me another order number, or say “no” to stop.")
-            return {"order_id": None}
-        except CatalogError as exc:
-            logger.error("order lookup failed: %s", exc)
-            dispatcher.utter_message(response="utter_orders_unavailable")
-            return {"order_id": None}
-        return {"order_id": order.order_no}
+        today = await asyncio.to_thread(self.today)
+        order = await self.find_order(value, dispatcher, tracker, lambda o: check_returnable(o, today))
+        return {"order_id": order.order_no if order else None}
 
     async def validate_return_reason(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -185,10 +200,15 @@ class ActionSubmitReturn(_OrderAction):
             return reset
         dispatcher.utter_message(
             text=f"Thanks. I've opened return request R{request.id} for order {request.order_no} "
-            f"(reason: “{request.reason}”). Our team will email a free returns label within one working day; "
-            "the refund goes back to your original payment method within 5 working days of the parcel arriving."
+            f"(reason: “{request.reason}”). Our team reviews return requests and will contact you about sending it "
+            "back; the refund goes to your original payment method once the parcel arrives."
         )
         return reset
+
+
+def check_address_changeable(order: Order) -> None:
+    if not order.placed_here or order.status is not OrderStatus.PLACED:
+        raise OrderNotChangeable(f"{describe_order(order)} Its delivery address can't be changed any more")
 
 
 class ValidateAddressForm(_ShopFormValidation):
@@ -198,27 +218,8 @@ class ValidateAddressForm(_ShopFormValidation):
     async def validate_order_id(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        number = context.ORDER_PATTERN.search(str(value or ""))
-        if number is None:
-            dispatcher.utter_message(text="Order numbers have 6 digits, like 600001.")
-            return {"order_id": None}
-        try:
-            order = await asyncio.to_thread(
-                self.shop().order, number.group(1), tracker.sender_id, verified_customer(tracker)
-            )
-        except ShopError as exc:
-            dispatcher.utter_message(text=f"{exc}. Give me another order number, or say “no” to stop.")
-            return {"order_id": None}
-        except CatalogError as exc:
-            logger.error("order lookup failed: %s", exc)
-            dispatcher.utter_message(response="utter_orders_unavailable")
-            return {"order_id": None}
-        if not order.placed_here or order.status is not OrderStatus.PLACED:
-            dispatcher.utter_message(
-                text=f"{describe_order(order)} Its address can't be changed any more. Say “no” to stop."
-            )
-            return {"order_id": None}
-        return {"order_id": order.order_no}
+        order = await self.find_order(value, dispatcher, tracker, check_address_changeable)
+        return {"order_id": order.order_no if order else None}
 
     async def validate_delivery_address(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
