@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -19,7 +20,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from catalog.errors import CatalogError, CatalogUnavailable
 from catalog.inventory import (
@@ -51,6 +52,7 @@ RETURN_DAYS = 30
 DELIVERY_DAYS = 3
 """A historical invoice counts as delivered this many days after it was invoiced."""
 ACTOR = "assistant"
+CHECKOUT_ATTEMPTS = 5
 
 ORDER_NO = re.compile(r"^C?\d{6}$")
 CUSTOMER_NO = re.compile(r"^\d{5}$")
@@ -267,13 +269,20 @@ class ShopService:
     def checkout(self, sender_id: str, customer_id: str | None = None) -> Order:
         """Turn the basket into an order and take its units from stock, all in one transaction: either every line
         is filled or nothing changes (`ItemsUnavailable` says which lines are short)."""
-        for attempt in range(3):
+        for attempt in range(CHECKOUT_ATTEMPTS):
+            last = attempt == CHECKOUT_ATTEMPTS - 1
             try:
                 with self._engine.begin() as conn:
                     return self._checkout(conn, sender_id, customer_id)
             except IntegrityError:
-                if attempt == 2:  # another checkout took the same order number three times in a row
+                if last:  # another checkout took the same order number every time
                     raise CatalogUnavailable("could not allocate an order number; try again") from None
+            except OperationalError as exc:
+                # SQLite refuses a second writer ("database is locked") when two transactions that read first try
+                # to write at once; the loser rolls back and tries again
+                if last or "locked" not in str(exc).lower():
+                    raise CatalogUnavailable(f"placing the order failed: {exc}") from exc
+                time.sleep(0.05 * (attempt + 1))
             except SQLAlchemyError as exc:
                 raise CatalogUnavailable(f"placing the order failed: {exc}") from exc
         raise AssertionError("unreachable")
