@@ -36,7 +36,7 @@ CHEAPER = re.compile(r"\b(cheaper|less expensive|lower price|cheapest|budget)\b"
 DEARER = re.compile(r"\b(more expensive|dearer|pricier|nicer|posher|higher price|better quality)\b", re.IGNORECASE)
 REFINEMENT_FILLER = re.compile(
     r"\b(show me|show|any|anything|something|what about|do you have( it)?|have you got|please|pls|the|ones?|those|"
-    r"them|it|same|but|instead|maybe|a bit|just|please|like these|some)\b|[?!.,]",
+    r"them|it|same|but|instead|maybe|a bit|just|like these|some)\b|[?!.,]",
     re.IGNORECASE,
 )
 

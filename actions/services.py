@@ -7,7 +7,9 @@ is missing; a later call tries again, so a `make build` run while the server is 
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from datetime import date
 
 from sqlalchemy import Engine
@@ -72,19 +74,34 @@ def shop() -> ShopService:
     return ShopService(engine(), today=store_today)
 
 
+AVAILABILITY_TTL_S = 30.0
+"""How long the set of orderable products is reused by the recommender's stock filter before it is read again."""
+
+
+class Availability:
+    """`in_stock(product_id)` for the recommender: one stock query per `ttl_s` (not one per candidate product)."""
+
+    def __init__(self, ttl_s: float = AVAILABILITY_TTL_S) -> None:
+        self._ttl_s = ttl_s
+        self._ids: frozenset[int] = frozenset()
+        self._read_at = -math.inf
+        self._lock = threading.Lock()
+
+    def __call__(self, product_id: int) -> bool:
+        with self._lock:
+            if time.monotonic() - self._read_at > self._ttl_s:
+                skus = StockService(engine()).available_skus()
+                self._ids = frozenset(p.id for p in products().iter_all() if p.sku in skus)
+                self._read_at = time.monotonic()
+            return product_id in self._ids
+
+
 def recommendations() -> RecommendationService:
     """The recommender artifact (`python -m recsys build`), loaded on first call; out-of-stock products are left out."""
     global _recommendations
     with _lock:
         if _recommendations is None:
-            stock_levels = stock()
-            repository = products()
-
-            def in_stock(product_id: int) -> bool:
-                product = repository.get_many([product_id]).get(product_id)
-                return product is not None and stock_levels.status(product.sku).available
-
-            _recommendations = RecommendationService.load(settings().state_dir / "recsys", in_stock=in_stock)
+            _recommendations = RecommendationService.load(settings().state_dir / "recsys", in_stock=Availability())
         return _recommendations
 
 
