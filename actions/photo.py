@@ -89,7 +89,8 @@ class ActionPhotoSearch(ShopAction):
         looks_like = in_words(match.looks_like or match.hits[0].product.title)
         if tracker.get_latest_input_channel() in replies.CARD_CHANNELS:
             dispatcher.utter_message(response="utter_photo_results", looks_like=looks_like)
-            dispatcher.utter_message(json_message=replies.product_cards([h.product for h in match.hits]))
+            stock = await asyncio.to_thread(services.card_stock, [h.product.sku for h in match.hits])
+            dispatcher.utter_message(json_message=replies.product_cards([h.product for h in match.hits], stock))
         else:
             dispatcher.utter_message(
                 response="utter_photo_results_text",

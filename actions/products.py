@@ -84,7 +84,9 @@ class ActionProductDetails(ShopAction):
             stock_line=stock_line(status),
         )
         if tracker.get_latest_input_channel() in replies.CARD_CHANNELS:
-            dispatcher.utter_message(json_message=replies.product_cards([product]))
+            dispatcher.utter_message(
+                json_message=replies.product_cards([product], {product.sku: status} if status else None)
+            )
         return [SlotSet("current_product", product.sku)]
 
 
@@ -126,7 +128,8 @@ class ActionCompareProducts(ShopAction):
             response="utter_compare", comparison=comparison(products[0], products[1], statuses[0], statuses[1])
         )
         if tracker.get_latest_input_channel() in replies.CARD_CHANNELS:
-            dispatcher.utter_message(json_message=replies.product_cards(products[:2]))
+            by_sku = {p.sku: s for p, s in zip(products[:2], statuses, strict=True) if s is not None}
+            dispatcher.utter_message(json_message=replies.product_cards(products[:2], by_sku))
         return []
 
 
@@ -194,7 +197,8 @@ class ActionRecommend(ShopAction):
         products = [p for _, p in picked]
         dispatcher.utter_message(response="utter_recommendations", intro=intro)
         if tracker.get_latest_input_channel() in replies.CARD_CHANNELS:
-            dispatcher.utter_message(json_message=replies.product_cards(products))
+            stock = await asyncio.to_thread(services.card_stock, [p.sku for p in products])
+            dispatcher.utter_message(json_message=replies.product_cards(products, stock))
             reasons = [f"{p.title.title()}: {r.reason}" for r, p in picked[:3] if r.reason]
             if reasons:
                 dispatcher.utter_message(text="Why: " + "; ".join(reasons) + ".")

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Protocol
@@ -24,6 +25,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import context, replies, services
 from actions.base import ShopAction
 from catalog.errors import CatalogError
+from catalog.stock import StockStatus
 from catalog.types import Product
 from retrieval.errors import InvalidQuery, RetrievalError
 from retrieval.hybrid import SearchRequest, SearchResult
@@ -95,10 +97,12 @@ class _SearchAction(ShopAction):
         search: ConversationalSearch | None = None,
         top_k: int | None = None,
         products: ProductsBySku | None = None,
+        stock: Callable[[Sequence[str]], Mapping[str, StockStatus]] | None = None,
     ) -> None:
         self._search = search
         self._top_k = top_k
         self._products = products
+        self._stock = stock
 
     def search(self) -> ConversationalSearch:
         return self._search if self._search is not None else services.product_search()
@@ -128,13 +132,16 @@ class _SearchAction(ShopAction):
             SlotSet("last_query", words),
             SlotSet("search_filters", filters_to_slot(result.filters)),
         ]
+        if request.offset == 0:  # a new search (not "show more"): the staff console counts zero-result searches
+            remembered.append(SlotSet("search_result_count", float(len(result.hits))))
         shown_as = f"{words}{constraint_words(result.filters)}".strip()
         if not result.hits:
             return remembered + self._nothing_found(dispatcher, result, shown_as, request.offset)
         hits = result.hits
         if tracker.get_latest_input_channel() in replies.CARD_CHANNELS:
             dispatcher.utter_message(response="utter_search_results", query=shown_as)
-            dispatcher.utter_message(json_message=replies.product_cards([h.product for h in hits]))
+            stock = await asyncio.to_thread(self._stock or services.card_stock, [h.product.sku for h in hits])
+            dispatcher.utter_message(json_message=replies.product_cards([h.product for h in hits], stock))
         else:
             dispatcher.utter_message(
                 response="utter_search_results_text", query=shown_as, result_lines=replies.result_lines(hits)

@@ -7,19 +7,23 @@ is missing; a later call tries again, so a `make build` run while the server is 
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
+from collections.abc import Sequence
 from datetime import date
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from assistant.settings import Settings, Store, load_settings
 from catalog import inventory
 from catalog.db import make_engine, require_built
+from catalog.errors import CatalogError
 from catalog.repository import SqlProductRepository
 from catalog.shop import ShopService
-from catalog.stock import StockLookup, StockService
+from catalog.stock import StockLookup, StockService, StockStatus
 from recsys.service import RecommendationService
 from retrieval.hybrid import HybridProductSearch
 from retrieval.onnx_encoder import OnnxMiniLMEncoder
@@ -27,6 +31,7 @@ from retrieval.service import open_hybrid_search
 from retrieval.vision.photo_search import PhotoSearch
 from retrieval.vision.uploads import UploadStore
 
+logger = logging.getLogger(__name__)
 _lock = threading.RLock()
 _engine: Engine | None = None
 _product_search: HybridProductSearch | None = None
@@ -47,6 +52,16 @@ def engine() -> Engine:
             require_built(candidate)
             _engine = candidate
         return _engine
+
+
+def card_stock(skus: Sequence[str]) -> dict[str, StockStatus]:
+    """Stock statuses for product cards' badges; empty (cards without badges) when stock can't be read, because a
+    missing badge must never cost the shopper the answer."""
+    try:
+        return StockService(engine()).statuses(list(skus))
+    except (CatalogError, SQLAlchemyError) as exc:
+        logger.warning("no stock badges: %s", exc)
+        return {}
 
 
 def products() -> SqlProductRepository:

@@ -103,7 +103,7 @@ class ActionCheckStock(ShopAction):
             dispatcher.utter_message(**message)
         cards = tracker.get_latest_input_channel() in replies.CARD_CHANNELS
         if cards:
-            dispatcher.utter_message(json_message=replies.product_cards([product]))
+            dispatcher.utter_message(json_message=replies.product_cards([product], {product.sku: status}))
         if not status.available and status.state is not StockState.UNKNOWN:
             try:
                 alternatives = await asyncio.to_thread(self._in_stock_alternatives, product, stock)
@@ -113,7 +113,8 @@ class ActionCheckStock(ShopAction):
             if alternatives:
                 dispatcher.utter_message(response="utter_stock_alternatives")
                 if cards:
-                    dispatcher.utter_message(json_message=replies.product_cards(alternatives))
+                    statuses = await asyncio.to_thread(stock.statuses, [p.sku for p in alternatives])
+                    dispatcher.utter_message(json_message=replies.product_cards(alternatives, statuses))
                 else:
                     lines = [f"{n}. {p.title.title()} — £{p.price:.2f} (item {p.sku})" for n, p in
                              enumerate(alternatives, 1)]  # fmt: skip

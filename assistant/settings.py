@@ -68,6 +68,26 @@ class Settings:
     """Sentiment training/evaluation data (`REVIEWS_DIR`): the clothing reviews and the UCI labelled sentences."""
     intents_dir: Path
     """Intent evaluation data (`INTENTS_DIR`): Bitext customer-service utterances and CLINC150 (bench only)."""
+    tracker_db_url_override: str | None
+    """`TRACKER_DB_URL`, e.g. `postgresql://postgres@127.0.0.1:5432/rasa`; unset: the SQLite file `tracker_db`."""
+    secret_file: Path
+    """`SECRET_FILE`: 32 random bytes made on first use (mode 0600) that sign shopper cookies and derive the token of
+    Rasa's HTTP API (`assistant.secrets`). Keep it out of version control; deleting it logs everyone out."""
+    retention_days: int
+    """`RETENTION_DAYS`: conversations whose last message is older than this are deleted (0 keeps them forever)."""
+    cookie_secure: bool
+    """`COOKIE_SECURE` (1/0): mark the shopper and staff cookies Secure (HTTPS only). Default 0 for plain-HTTP local
+    use; set 1 behind TLS."""
+    console_session_minutes: int
+    """`CONSOLE_SESSION_MINUTES`: a staff login expires after this long without a request."""
+    redis_url: str | None
+    """`REDIS_URL`, e.g. `redis://127.0.0.1:6379/0`: live messages to shoppers' pages go through Redis pub/sub, so
+    several gateway processes can serve one shop. Unset: in-process (one gateway)."""
+
+    @property
+    def tracker_db_url(self) -> str:
+        """SQLAlchemy URL of Rasa's SQL tracker store: the staff console and the gateway's history read it."""
+        return self.tracker_db_url_override or f"sqlite:///{self.tracker_db}"
 
     @property
     def rasa_url(self) -> str:
@@ -118,6 +138,17 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
     return value
 
 
+def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
+    raw = (env.get(key) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{key} has value {raw!r}; expected 1 or 0")
+
+
 def _path(env: Mapping[str, str], key: str, default: Path) -> Path:
     raw = env.get(key)
     return Path(raw).expanduser().resolve() if raw else default
@@ -163,4 +194,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_upload_pixels=_int(env, "MAX_UPLOAD_PIXELS", 40_000_000, low=10_000, high=200_000_000),
         reviews_dir=_path(env, "REVIEWS_DIR", PROJECT_ROOT.parent / "shared" / "datasets" / "reviews"),
         intents_dir=_path(env, "INTENTS_DIR", PROJECT_ROOT.parent / "shared" / "datasets" / "intents"),
+        tracker_db_url_override=env.get("TRACKER_DB_URL") or None,
+        secret_file=_path(env, "SECRET_FILE", state_dir / "secret.key"),
+        retention_days=_int(env, "RETENTION_DAYS", 0, low=0, high=100_000),
+        cookie_secure=_bool(env, "COOKIE_SECURE", False),
+        console_session_minutes=_int(env, "CONSOLE_SESSION_MINUTES", 480, high=7 * 24 * 60),
+        redis_url=env.get("REDIS_URL") or None,
     )

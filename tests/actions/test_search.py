@@ -4,6 +4,8 @@ real catalog + index."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +21,7 @@ from actions.search import (
     search_query,
 )
 from catalog.attributes import derive_attributes
+from catalog.stock import StockState, StockStatus
 from catalog.types import Product
 from retrieval.errors import RetrievalUnavailable
 from retrieval.hybrid import HybridProductSearch, SearchRequest, SearchResult, SearchSnapshot
@@ -82,14 +85,32 @@ def test_query_prefers_the_product_entity_and_falls_back_to_the_text() -> None:
     assert search_query(make_tracker("cake", [{"entity": "colour", "value": "red"}])) == "cake"
 
 
-async def test_results_become_a_text_and_product_cards_on_the_web_channel() -> None:
-    dispatcher, slots = await run_action(ActionSearchProducts(hybrid(), top_k=2), "red retrospot lunch bag")
+def few_left(skus: Sequence[str]) -> dict[str, StockStatus]:
+    """Stock for the cards' badges: 3 red lunch bags left, nothing known of the rest."""
+    return {"20725": StockStatus("20725", "LUNCH BAG RED RETROSPOT", StockState.LOW, date(2011, 12, 9), on_hand=3)}
+
+
+async def test_results_become_a_text_and_product_cards_with_stock_badges_on_the_web_channel() -> None:
+    action = ActionSearchProducts(hybrid(), top_k=2, stock=few_left)
+    dispatcher, slots = await run_action(action, "red retrospot lunch bag")
     first, cards = dispatcher.messages[:2]
     assert first["response"] == "utter_search_results" and "lunch bag" in first["query"]
     products = cards["custom"]["products"]
     assert cards["custom"]["type"] == "product_cards" and len(products) == 2
-    assert products[0] == {"sku": "20725", "title": "LUNCH BAG RED RETROSPOT", "price": "1.65", "currency": "GBP"}
-    assert slots["search_offset"] == 2
+    assert products[0] == {
+        "sku": "20725",
+        "title": "LUNCH BAG RED RETROSPOT",
+        "price": "1.65",
+        "currency": "GBP",
+        "stock": {"level": "low", "label": "Only 3 left"},
+    }
+    assert "stock" not in products[1]  # unknown stock: no badge rather than a wrong one
+    assert slots["search_offset"] == 2 and slots["search_result_count"] == 2.0
+
+
+async def test_a_search_that_finds_nothing_is_recorded_for_the_staff_insight_page() -> None:
+    _, slots = await run_action(ActionSearchProducts(hybrid(), top_k=2, stock=few_left), "zzqx vorpal grommets")
+    assert slots["search_result_count"] == 0.0 and slots["last_query"]
 
 
 async def test_channels_without_cards_get_text_lines() -> None:
