@@ -18,7 +18,8 @@ export RASA_CACHE_DIRECTORY ?= $(SHOPASSIST_CACHE)/rasa-cache
 PYTEST_ARGS ?=
 
 .PHONY: help env env-core env-app build train run test test-stories lint validate train-nlu shell-nlu test-nlu bench bench-latency bench-recsys \
-        bench-forecast bench-nlu bench-search-quality bench-search-speed bench-vision build-grocery clean lock-app lock-core
+        bench-forecast bench-nlu bench-search-quality bench-search-speed bench-vision bench-console build-grocery clean \
+        lock-app lock-core browser-deps staff-user
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,8 +44,8 @@ train: env-core  ## train the Rasa model (skipped when config, domain and data a
 run: build train  ## set up what is missing, start the assistant and print the chat URL (Ctrl-C stops it)
 	@$(APP)/python -m assistant.run
 
-test: build train lint validate test-stories  ## set up what is missing and run every test (slow, e2e and Rasa test stories)
-	@$(CORE)/python -m pytest tests/assistant/nlu -p no:cacheprovider -W ignore::pytest.PytestConfigWarning
+test: build train lint validate test-stories browser-deps  ## set up what is missing and run every test (slow: e2e, browser and Rasa test stories)
+	@$(CORE)/python -m pytest tests/assistant/nlu tests/assistant/channels -p no:cacheprovider -W ignore::pytest.PytestConfigWarning
 	@$(APP)/python -m pytest $(PYTEST_ARGS)
 
 test-stories: train  ## Rasa end-to-end test stories (tests/stories/): NLU + dialogue predictions must all be right
@@ -53,6 +54,9 @@ test-stories: train  ## Rasa end-to-end test stories (tests/stories/): NLU + dia
 	  --fail-on-prediction-errors --out results/stories >results/stories.log 2>&1 \
 	  || { grep -vE "Warning|warn\(" results/stories.log | tail -40; cat results/stories/failed_test_stories.yml 2>/dev/null; exit 1; }
 	@echo "test stories: all predictions right ($$(grep -c '^  - story:' tests/stories/*.yml) stories)"
+
+browser-deps:  ## Debian's Chromium for the Playwright browser tests (installed with apt when missing)
+	@scripts/ensure_chromium.sh
 
 lint: env-app  ## ruff and mypy
 	@$(APP)/ruff check .
@@ -73,7 +77,7 @@ shell-nlu: train  ## talk to the NLU model in the terminal (intents, entities, c
 test-nlu: train  ## cross-validate NLU on data/nlu (rasa test nlu), reports in results/
 	@$(CORE)/rasa test nlu --nlu data/nlu --config config.yml --cross-validation --folds 3 --out results
 
-bench: bench-latency bench-recsys bench-forecast bench-nlu bench-search-quality bench-search-speed bench-vision  ## every benchmark below
+bench: bench-latency bench-recsys bench-forecast bench-nlu bench-search-quality bench-search-speed bench-vision bench-console  ## every benchmark below
 bench-latency: build train  ## product-search turn vs greeting turn through the real stack (p50/p95, cold start)
 	@$(APP)/python bench/turn_latency.py
 bench-recsys: build  ## recommenders on a temporal split, two protocols (NDCG@10, recall, MAP, coverage, latency)
@@ -86,11 +90,16 @@ bench-search-quality: build  ## judged shopper queries: NDCG@10, Recall@20, MRR,
 	@$(APP)/python bench/search_quality.py
 bench-search-speed: build  ## search p50/p95 on one thread (real catalogue, 1M synthetic IVF with recall), build speed
 	@$(APP)/python bench/search_speed.py $(SEARCH_SPEED_ARGS)
+bench-console: env-app  ## staff console at 1k vs 100k conversations: list, search, filters, transcript, sync, insight (CONSOLE_BENCH_ARGS="--backends sqlite,postgresql")
+	@$(APP)/python bench/console_queries.py $(CONSOLE_BENCH_ARGS)
 bench-vision: env-app  ## photo → product on the grocery store's val photos (zero-shot, iconic, head, combined), latency
 	@$(APP)/python bench/vision_quality.py $(VISION_BENCH_ARGS)
 build-grocery: env-app  ## the second store (SHOP_STORE=grocery_store): its catalogue, photo matcher and text index
 	@SHOP_STORE=grocery_store $(APP)/python -m retrieval.vision build
 	@SHOP_STORE=grocery_store $(APP)/python -m retrieval build
+
+staff-user: build  ## create a staff account for the console at /staff/ (asks for the password): make staff-user NAME=alex ROLE=admin
+	@$(APP)/python -m assistant.console create-user "$${NAME:?give NAME=username}" --role "$${ROLE:-agent}"
 
 clean:  ## remove build artifacts and the runtime links (the cached environments stay)
 	rm -rf .state models results .venv-core .venv-app

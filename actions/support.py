@@ -89,8 +89,9 @@ class ActionHandoff(ShopAction):
 
 
 class ActionDeleteMyData(ShopAction):
-    """ "Delete my data": the basket, back-in-stock alerts and photos go now; the chat transcript is queued for staff
-    to erase (Rasa's tracker store is theirs to change), and the shopper is told exactly that."""
+    """ "Delete my data": the basket, back-in-stock alerts and photos go now; the transcript (Rasa's tracker store,
+    written after this action) is queued in `erasure_requests` and erased seconds later by the staff console's
+    background task (`assistant.console.privacy.Eraser.process_requests`), with everything else of the sender."""
 
     acknowledge = False
 
@@ -104,11 +105,10 @@ class ActionDeleteMyData(ShopAction):
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         shop = self._shop if self._shop is not None else services.shop()
         uploads = self._uploads if self._uploads is not None else services.uploads()
-        channel = tracker.get_latest_input_channel() or "unknown"
         try:
             await asyncio.to_thread(shop.erase_conversation_data, tracker.sender_id)
             await asyncio.to_thread(uploads.erase_sender, tracker.sender_id)
-            await asyncio.to_thread(shop.request_handoff, tracker.sender_id, channel, HandoffReason.ERASURE)
+            await asyncio.to_thread(shop.request_erasure, tracker.sender_id)
         except (CatalogError, OSError) as exc:
             logger.error("erasure failed: %s", exc)
             dispatcher.utter_message(response="utter_delete_failed")

@@ -14,6 +14,8 @@ from assistant import rasa_model
 from assistant.settings import SettingsError, load_settings
 from assistant.stack import Stack, StackError
 
+CREATE_USER_HINT = ".venv-app/bin/python -m assistant.console create-user NAME --role admin"
+
 
 def main() -> int:
     try:
@@ -41,6 +43,7 @@ def main() -> int:
             on_ready=lambda name, t: print(f"    {name} ready after {t:.0f}s", flush=True), cancel=stop
         )
         print(f"\n==> the assistant is up after {seconds:.0f}s. Chat at {settings.chat_url}")
+        print(f"    staff console: {settings.chat_url}staff/  (first account: {CREATE_USER_HINT})")
         print(f"    logs: {stack.log_dir}/   stop: Ctrl-C\n", flush=True)
         while not stop.wait(1.0):
             if dead := stack.dead():

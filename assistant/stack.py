@@ -8,6 +8,7 @@ everything it spawned, and its output goes to `<state>/logs/<name>.log`.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -15,12 +16,14 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from assistant.secrets import rasa_api_token
 from assistant.settings import PROJECT_ROOT, Settings
 
 CORE_BIN = PROJECT_ROOT / ".venv-core" / "bin"
@@ -62,30 +65,94 @@ def answers(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def tracker_store_yaml(tracker_db_url: str) -> str:
+    """The `tracker_store:` section of Rasa's endpoints for a SQLAlchemy URL: a SQLite file, or PostgreSQL with the
+    keys Rasa's SQL tracker store reads (dialect, url = host, port, db, username, password)."""
+    url = urllib.parse.urlsplit(tracker_db_url)
+    dialect = url.scheme.split("+", 1)[0]
+    lines = ["tracker_store:", "  type: SQL"]
+    if dialect == "sqlite":
+        path = tracker_db_url.split(":///", 1)[1] if ":///" in tracker_db_url else ""
+        if not path:
+            raise StackError(f"TRACKER_DB_URL {tracker_db_url!r} has no file; expected sqlite:////absolute/path.db")
+        return "\n".join([*lines, '  dialect: "sqlite"', f"  db: {_quoted(path)}"]) + "\n"
+    if dialect not in ("postgresql", "postgres"):
+        raise StackError(
+            f"TRACKER_DB_URL {tracker_db_url!r} uses {dialect!r}; Rasa's tracker store here is sqlite or postgresql"
+        )
+    db = url.path.lstrip("/")
+    if not url.hostname or not db:
+        raise StackError(
+            f"TRACKER_DB_URL {tracker_db_url!r} needs a host and a database, "
+            "e.g. postgresql://postgres@127.0.0.1:5432/rasa"
+        )
+    lines += ['  dialect: "postgresql"', f"  url: {_quoted(url.hostname)}", f"  port: {url.port or 5432}"]
+    lines.append(f"  db: {_quoted(urllib.parse.unquote(db))}")
+    if url.username:
+        lines.append(f"  username: {_quoted(urllib.parse.unquote(url.username))}")
+    if url.password:
+        lines.append(f"  password: {_quoted(urllib.parse.unquote(url.password))}")
+    return "\n".join(lines) + "\n"
+
+
+def _quoted(value: str) -> str:
+    """A YAML double-quoted scalar (JSON strings are valid YAML)."""
+    return json.dumps(value)
+
+
+def lock_store_yaml(redis_url: str | None) -> str:
+    """The `lock_store:` section: Redis when `REDIS_URL` is set (Rasa processes then share conversation locks), else
+    nothing (Rasa's in-memory lock store: one Rasa process)."""
+    if not redis_url:
+        return ""
+    url = urllib.parse.urlsplit(redis_url)
+    if url.scheme not in ("redis", "rediss") or not url.hostname:
+        raise StackError(f"REDIS_URL {redis_url!r} is not a Redis URL; expected e.g. redis://127.0.0.1:6379/0")
+    db = url.path.lstrip("/") or "0"
+    if not db.isdigit():
+        raise StackError(f"REDIS_URL {redis_url!r} names database {db!r}; expected a number, e.g. /0")
+    lines = ["lock_store:", "  type: redis", f"  url: {_quoted(url.hostname)}", f"  port: {url.port or 6379}"]
+    lines += [f"  db: {db}", '  key_prefix: "shopassist"']
+    if url.password:
+        lines.append(f"  password: {_quoted(urllib.parse.unquote(url.password))}")
+    if url.scheme == "rediss":
+        lines.append("  use_ssl: true")
+    return "\n".join(lines) + "\n"
+
+
 def write_endpoints(settings: Settings, path: Path) -> Path:
-    """Rasa's endpoints file for these settings: action server URL and SQL tracker store location."""
+    """Rasa's endpoints file for these settings: action server URL and SQL tracker store location (the file may
+    hold the tracker database's password: it is readable by its owner only)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    settings.tracker_db.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
+    if settings.tracker_db_url_override is None:
+        settings.tracker_db.parent.mkdir(parents=True, exist_ok=True)
+    text = (
         "# Written by assistant/stack.py from the settings; edit endpoints.yml or the environment instead.\n"
         "action_endpoint:\n"
         f'  url: "{settings.action_server_url}/webhook"\n'
-        "tracker_store:\n"
-        "  type: SQL\n"
-        '  dialect: "sqlite"\n'
-        f'  db: "{settings.tracker_db}"\n'
+        + tracker_store_yaml(settings.tracker_db_url)
+        + lock_store_yaml(settings.redis_url)
     )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
     return path
 
 
 class Stack:
     """The running assistant. Use as a context manager, or call `start`, `wait_ready` and `stop`."""
 
-    def __init__(self, settings: Settings, model: Path, log_dir: Path | None = None) -> None:
+    def __init__(
+        self, settings: Settings, model: Path, log_dir: Path | None = None, credentials: Path | None = None
+    ) -> None:
+        """`credentials`: Rasa's channels file (default: the project's credentials.yml)."""
         if not model.exists():
             raise StackError(f"Rasa model not found at {model}; run `make train`")
+        if credentials is not None and not credentials.is_file():
+            raise StackError(f"credentials file not found at {credentials}")
         self.settings = settings
         self.model = model
+        self.credentials = credentials or PROJECT_ROOT / "credentials.yml"
         self.log_dir = log_dir or settings.state_dir / "logs"
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -111,11 +178,15 @@ class Stack:
                     "--endpoints",
                     str(endpoints),
                     "--credentials",
-                    str(PROJECT_ROOT / "credentials.yml"),
+                    str(self.credentials),
                     "--interface",
                     "127.0.0.1",
                     "--port",
                     str(s.rasa_port),
+                    # the HTTP API (trackers, pause/resume, staff replies) for the gateway and the console only
+                    "--enable-api",
+                    "--auth-token",
+                    rasa_api_token(s.secret_file),
                 ],
                 f"{s.rasa_url}/",
                 s.rasa_port,
@@ -141,6 +212,13 @@ class Stack:
             "DATABASE_URL": s.database_url,
             "INDEX_DIR": str(s.index_dir),
             "TRACKER_DB": str(s.tracker_db),
+            "TRACKER_DB_URL": s.tracker_db_url_override or "",
+            "SECRET_FILE": str(s.secret_file),
+            "UPLOADS_DIR": str(s.uploads_dir),
+            "REDIS_URL": s.redis_url or "",
+            "COOKIE_SECURE": "1" if s.cookie_secure else "0",
+            "RETENTION_DAYS": str(s.retention_days),
+            "CONSOLE_SESSION_MINUTES": str(s.console_session_minutes),
             "GATEWAY_HOST": s.gateway_host,
             "GATEWAY_PORT": str(s.gateway_port),
             "RASA_PORT": str(s.rasa_port),

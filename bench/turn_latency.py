@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import http.cookiejar
 import json
 import statistics
 import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +37,16 @@ SEARCHES = [
 GREETINGS = ["hello", "hi", "good morning", "hey there", "hiya"]
 
 
-def turn(base_url: str, text: str, sender: str) -> tuple[float, dict[str, Any]]:
-    body = json.dumps({"sender_id": sender, "text": text}).encode()
+def shopper() -> urllib.request.OpenerDirector:
+    """One browser: the gateway knows a shopper by the cookie it issues on the first request."""
+    return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+
+def turn(base_url: str, text: str, sender: urllib.request.OpenerDirector) -> tuple[float, dict[str, Any]]:
+    body = json.dumps({"text": text}).encode()
     request = urllib.request.Request(f"{base_url}/api/chat", data=body, headers={"Content-Type": "application/json"})
     started = time.perf_counter()
-    with urllib.request.urlopen(request, timeout=60) as response:
+    with sender.open(request, timeout=60) as response:
         payload = json.loads(response.read())
     return time.perf_counter() - started, payload
 
@@ -57,20 +62,26 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = dataclasses.replace(
-            load_settings(), tracker_db=Path(tmp) / "tracker.db", gateway_port=28080, rasa_port=25005, action_port=25055
+            load_settings(),
+            tracker_db=Path(tmp) / "tracker.db",
+            tracker_db_url_override=None,
+            secret_file=Path(tmp) / "secret.key",
+            gateway_port=28080,
+            rasa_port=25005,
+            action_port=25055,
         )
         base_url = f"http://127.0.0.1:{settings.gateway_port}"
         launched = time.perf_counter()
         with Stack(settings, rasa_model.model_path(settings.models_dir), log_dir=Path(tmp) / "logs") as stack:
             ready = stack.wait_ready()
-            _, first = turn(base_url, SEARCHES[0], "cold-start")
+            _, first = turn(base_url, SEARCHES[0], shopper())
             cold = time.perf_counter() - launched
             if not any(m.get("type") == "product_cards" for m in first["messages"]):
                 print(f"error: the first search returned no product cards: {first}", file=sys.stderr)
                 return 1
 
             timings: dict[str, list[float]] = {"search": [], "greeting": []}
-            sender = uuid.uuid4().hex
+            sender = shopper()
             for i in range(args.turns):  # interleaved, so drift on a noisy machine hits both kinds alike
                 timings["search"].append(turn(base_url, SEARCHES[i % len(SEARCHES)], sender)[0])
                 timings["greeting"].append(turn(base_url, GREETINGS[i % len(GREETINGS)], sender)[0])

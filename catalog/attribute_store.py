@@ -2,6 +2,10 @@
 
 Idempotent: the run's fingerprint (the rules' source + every SKU and title) is kept in `import_runs` under the source
 `product_attributes`; an equal fingerprint skips the work, a changed catalog or rule set replaces every row.
+With `embed` (a title encoder, given by `python -m retrieval build`), titles the rules leave in "other" are decided by
+a nearest-neighbour vote (`catalog.attributes.vote_other_categories`); the stored report remembers whether the vote
+ran, so a later run without an encoder (`python -m catalog build`) keeps the voted rows instead of undoing them, and a
+run with one on rule-only rows derives them again with the vote.
 """
 
 from __future__ import annotations
@@ -10,19 +14,25 @@ import hashlib
 import json
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from catalog import attributes
-from catalog.attributes import ATTRIBUTES_VERSION, derive_attributes
+from catalog.attributes import ATTRIBUTES_VERSION, derive_attributes, vote_other_categories
 from catalog.errors import CatalogUnavailable
 from catalog.models import ImportRunRow, ProductAttributesRow, ProductRow
 
 SOURCE = "product_attributes"
+
+TitleEncoder = Callable[[Sequence[str]], npt.NDArray[np.float32]]
+"""Titles → unit-length vectors, one row per title (e.g. MiniLM in `python -m retrieval build`)."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,8 @@ class AttributesReport:
     per_category: dict[str, int]
     seconds: float
     skipped: bool
+    voted: int = 0
+    """Products the rules left in "other" that the nearest-neighbour vote put in a category (0 without `embed`)."""
 
 
 def _fingerprint(rows: list[tuple[str, str]]) -> str:
@@ -42,8 +54,13 @@ def _fingerprint(rows: list[tuple[str, str]]) -> str:
     return digest.hexdigest()
 
 
-def derive_product_attributes(engine: Engine, force: bool = False) -> AttributesReport:
-    """Derive every product's attributes from its title and store them, unless titles and rules are unchanged."""
+def derive_product_attributes(
+    engine: Engine, force: bool = False, embed: TitleEncoder | None = None
+) -> AttributesReport:
+    """Derive every product's attributes from its title and store them, unless titles and rules are unchanged.
+
+    `embed` adds the nearest-neighbour vote for titles the rules leave in "other" (module doc).
+    """
     started = time.perf_counter()
     try:
         with engine.begin() as conn:
@@ -51,22 +68,30 @@ def derive_product_attributes(engine: Engine, force: bool = False) -> Attributes
             rows.sort()
             fingerprint = _fingerprint(rows)
             previous = conn.execute(select(ImportRunRow).where(ImportRunRow.source == SOURCE)).first()
-            if previous is not None and previous.fingerprint == fingerprint and not force:
-                stored = json.loads(previous.report)
+            stored = json.loads(previous.report) if previous is not None else {}
+            unchanged = previous is not None and previous.fingerprint == fingerprint and not force
+            if unchanged and (embed is None or "voted" in stored):
                 return AttributesReport(
                     products=stored["products"],
                     per_category=stored["per_category"],
                     seconds=time.perf_counter() - started,
                     skipped=True,
+                    voted=int(stored.get("voted", 0)),
                 )
+            derived = [derive_attributes(title) for _, title in rows]
+            ruled = [(a.category, a.subcategory) for a in derived]
+            categories = ruled
+            if embed is not None and rows:
+                vectors = np.asarray(embed([title for _, title in rows]), dtype=np.float32)
+                categories = vote_other_categories(ruled, vectors)
+            voted = sum(after != before for after, before in zip(categories, ruled, strict=True))
             values = []
-            for sku, title in rows:
-                a = derive_attributes(title)
+            for (sku, _), a, (category, subcategory) in zip(rows, derived, categories, strict=True):
                 values.append(
                     {
                         "sku": sku,
-                        "category": a.category.value,
-                        "subcategory": a.subcategory,
+                        "category": category.value,
+                        "subcategory": subcategory,
                         "colours": ",".join(a.colours),
                         "patterns": ",".join(a.patterns),
                         "materials": ",".join(a.materials),
@@ -76,7 +101,13 @@ def derive_product_attributes(engine: Engine, force: bool = False) -> Attributes
             conn.execute(delete(ProductAttributesRow))
             if values:
                 conn.execute(insert(ProductAttributesRow), values)
-            report = {"products": len(values), "per_category": per_category, "version": ATTRIBUTES_VERSION}
+            report: dict[str, object] = {
+                "products": len(values),
+                "per_category": per_category,
+                "version": ATTRIBUTES_VERSION,
+            }
+            if embed is not None:
+                report["voted"] = voted
             conn.execute(delete(ImportRunRow).where(ImportRunRow.source == SOURCE))
             conn.execute(
                 insert(ImportRunRow).values(
@@ -88,10 +119,11 @@ def derive_product_attributes(engine: Engine, force: bool = False) -> Attributes
             )
     except SQLAlchemyError as exc:
         raise CatalogUnavailable(f"deriving product attributes in {engine.url!r} failed: {exc}") from exc
-    return AttributesReport(len(values), per_category, time.perf_counter() - started, skipped=False)
+    return AttributesReport(len(values), per_category, time.perf_counter() - started, skipped=False, voted=voted)
 
 
 def format_attributes_report(report: AttributesReport) -> str:
     state = "up to date" if report.skipped else f"derived in {report.seconds:.1f} s"
     top = ", ".join(f"{name} {n:,}" for name, n in list(report.per_category.items())[:6])
-    return f"product attributes {state}: {report.products:,} products ({top}, ...)"
+    vote = f"; {report.voted} titles the rules left in 'other' categorised by their neighbours" if report.voted else ""
+    return f"product attributes {state}: {report.products:,} products ({top}, ...){vote}"

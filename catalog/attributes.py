@@ -16,18 +16,32 @@ The reference store has only short ALL-CAPS titles ("LUNCH BAG RED RETROSPOT", "
 3. Colours, patterns and materials: every match of the word lists below (several per product), with synonyms folded
    ("TURQ" → turquoise, "MINT" → green, "M/COLOUR" → multicolour, "GRAY" → grey, "POLKA DOT" → polkadot).
 
+4. Titles the rules leave in plain "other" (about 3% of the store after version 2 of the rules) are decided by a vote
+   of their nearest neighbours' categories in MiniLM title-embedding space (`vote_other_categories`). The catalog
+   package has no encoder (it may not import retrieval), so the vote runs when `python -m retrieval build` calls
+   `derive_product_attributes(engine, embed=...)`; `python -m catalog build` alone stores the rules' answer.
+   Held-out sample (100 products never used to change a rule): 84% category accuracy with version 1 of the rules;
+   see `tests/catalog/test_attributes.py` for the figures after the version 2 rules and the vote.
+
 `ATTRIBUTES_VERSION` goes into the stored fingerprint: bump it when a rule changes so `python -m catalog build`
-derives the attributes again.
+derives the attributes again. Version 2: rules read the title without a packaging tail first ("SKITTLES IN COTTON
+BAG" is toys, "LUNCH BOX WITH CUTLERY" a lunch box), Christmas words anywhere still win, and word lists gained the
+product types that version 1 left in "other" across the whole store (sketchbooks, calendars, platters, egg cosies,
+cushion covers, tables, pouffes, Easter decorations, ...), read from unlabelled titles, never the held-out sample.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-ATTRIBUTES_VERSION = "1"
+import numpy as np
+import numpy.typing as npt
+
+ATTRIBUTES_VERSION = "2"
 
 
 class Category(StrEnum):
@@ -164,6 +178,7 @@ CATEGORY_RULES: tuple[tuple[Category, str, re.Pattern[str]], ...] = (
     (C.HOME_DECOR, "home decor", _rx(r"DOOR ?STOP", r"FILLER PAD", r"CUSHION PAD")),
     (C.GARDEN, "picnic", _rx(r"PICNIC")),
     (C.OTHER, "electronics", _rx(r"RADIO", r"SPEAKER", r"TORCH", r"CALCULATOR")),
+    (C.OTHER, "pets", _rx(r"DOGS? COLLAR", r"CAT COLLAR", r"DOG LEAD", r"DOG HOODIE", r"NIGHT COLLAR")),
     (C.JEWELLERY, "accessories", _rx(r"BAG CHARMS?", r"LUGGAGE TAGS?", r"PASSPORT COVER", r"GLASSES CASE")),
     (C.HOME_DECOR, "home comfort", _rx(r"HOT WATER BOTTLE")),
     (
@@ -196,6 +211,10 @@ CATEGORY_RULES: tuple[tuple[Category, str, re.Pattern[str]], ...] = (
             r"LANTERNS?",
             r"WAX MELTS?",
             r"TEA LIGHTS?",
+            r"SCENT ?CANDLES?",
+            r"CHOCOLATE ?CANDLES?",
+            r"CANDLESTAND",
+            r"CANDELABRA",
         ),
     ),
     (
@@ -240,8 +259,15 @@ CATEGORY_RULES: tuple[tuple[Category, str, re.Pattern[str]], ...] = (
             r"KEY ?RINGS?",
             r"HAIR (?:BAND|CLIPS?|SLIDES?|GRIPS?|COMB)",
             r"HAIRCLIPS?",
-            r"TIARA",
+            r"TIARAS?",
             r"BEADS",
+            r"BRACLET",
+            r"CHOKER",
+            r"LARIAT",
+            r"NECKL\d*",
+            r"(?:BEAD|DIAMANTE) CHAIN",
+            r"KEY-? ?CHAINS?",
+            r"JEWEL(?:LERY)? STAND",
         ),
     ),
     (
@@ -265,6 +291,12 @@ CATEGORY_RULES: tuple[tuple[Category, str, re.Pattern[str]], ...] = (
             r"HAIRSLIDES?",
             r"HAIRBAND",
             r"KEY FOB",
+            r"BABY BIB",
+            r"OVERALL",
+            r"RAIN MAC",
+            r"SUNHAT",
+            r"SOMBRERO",
+            r"GRASS SKIRT",
         ),
     ),
     (
@@ -303,6 +335,17 @@ CATEGORY_RULES: tuple[tuple[Category, str, re.Pattern[str]], ...] = (
             r"(?:FARM|CROCHETED|FARMYARD) ANIMALS?",
             r"CROQUET",
             r"ROUNDERS",
+            r"LUDO",
+            r"BINGO",
+            r"TOP TRUMPS",
+            r"SNAKES LADDERS",
+            r"FLYING DISC",
+            r"BUBBLES",
+            r"STRESS BALL",
+            r"KNITTED HEN",
+            r"GLOW IN DARK",
+            r"WHEELBARROW FOR CHILDREN",
+            r"SPORTING FUN",
         ),
     ),
     (
@@ -333,6 +376,23 @@ CATEGORY_RULES: tuple[tuple[Category, str, re.Pattern[str]], ...] = (
             r"BOOKMARKS?",
             r"PAINTING SET",
             r"STAMPS?",
+            r"EXERCISE BOOKS?",
+            r"NOTE ?BOOKS",
+            r"SCRAP ?BOOK",
+            r"CALENDAR",
+            r"WRITING SET",
+            r"HOLE PUNCH",
+            r"NOTELETS",
+            r"MEMO ?BOARD",
+            r"TO DO LIST",
+            r"SHOPPING LIST",
+            r"LETTER (?:RACK|HOLDER)",
+            r"PATCHES",
+            r"MODELLING CLAY",
+            r"COLOURING SET",
+            r"PAINT SET",
+            r"STENCIL",
+            r"POSTCARDS?",
         ),
     ),
     (
@@ -350,6 +410,9 @@ CATEGORY_RULES: tuple[tuple[Category, str, re.Pattern[str]], ...] = (
             r"TOWELS?",
             r"FRAGRANCE OILS?",
             r"DRESSING TABLE",
+            r"PLASTERS",
+            r"TOILET ROLL",
+            r"FIRST AID",
         ),
     ),
     (
@@ -398,6 +461,14 @@ CATEGORY_RULES: tuple[tuple[Category, str, re.Pattern[str]], ...] = (
             r"HERB MARKER",
             r"BUCKET",
             r"EGG HUNT",
+            r"SECATEURS",
+            r"GARDENING",
+            r"POTTING SHED",
+            r"GROW YOUR OWN",
+            r"FEEDING STATION",
+            r"PLANT (?:CAGE|HOLDER)",
+            r"PAIL",
+            r"TWINE",
         ),
     ),
     (
@@ -475,6 +546,20 @@ CATEGORY_RULES: tuple[tuple[Category, str, re.Pattern[str]], ...] = (
             r"TEA SET",
             r"COFFEE",
             r"CHOPSTICKS",
+            r"EGG COSY",
+            r"PLATTER",
+            r"FRUIT ?BOWL",
+            r"COLANDER",
+            r"GOBLET",
+            r"(?:CHAMPAGNE|MILKSHAKE) GLASS",
+            r"SQUEEZER",
+            r"SALAD SERVERS",
+            r"TEA CADDY",
+            r"JAM (?:POT|MAKING)",
+            r"COOKING SET",
+            r"FOOD ?COVER",
+            r"TEA FOR ONE",
+            r"CANN?ISTERS?",
         ),
     ),
     (
@@ -482,6 +567,7 @@ CATEGORY_RULES: tuple[tuple[Category, str, re.Pattern[str]], ...] = (
         "storage",
         _rx(r"BOX", r"BOXES", r"BASKETS?", r"TINS?", r"ORGANISER", r"STORAGE", r"CHEST", r"TRUNK", r"CRATE", r"BIN"),
     ),
+    (C.STATIONERY, "notebooks", _rx(r"SKETCH ?BOOKS?")),  # after kitchen and storage: "CAKE TINS SKETCHBOOK" is tins
     (
         C.HOME_DECOR,
         "home decor",
@@ -541,6 +627,42 @@ CATEGORY_RULES: tuple[tuple[Category, str, re.Pattern[str]], ...] = (
             r"MUSHROOM",
             r"DOORSIGN",
             r"MATCHES",
+            r"C COVER",
+            r"CUSHION ?COVER",
+            r"NIGHT ?LIGHT",
+            r"DISCO BALL",
+            r"TRINKET",
+            r"DRAWERS?",
+            r"DRAWERKNOB",
+            r"TABLE",
+            r"DRESSER",
+            r"POUFFE",
+            r"BENCH",
+            r"STOOLS",
+            r"MAGAZINE RACK",
+            r"NEWSPAPER STAND",
+            r"IRONING BOARD",
+            r"LAUNDRY",
+            r"(?:SHOE|SHIRT) TIDY",
+            r"PEGS",
+            r"PHOTO (?:CLIP|CUBE)",
+            r"KEY HOLDER",
+            r"COATHOOK",
+            r"PARTITION",
+            r"ASHTRAY",
+            r"FEATHER DUSTER",
+            r"FLY SWAT",
+            r"BELL",
+            r"POSY HOLDER",
+            r"URN",
+            r"SHADE",
+            r"PIGGY BANK",
+            r"EASTER",
+            r"BUNN(?:Y|IES)",
+            r"RABBITS?",
+            r"CHICKS?",
+            r"SHELL",
+            r"MAT",
         ),
     ),
 )
@@ -594,14 +716,31 @@ def _unique(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
 
 
+_PACKAGING = re.compile(
+    r"\b(?:IN (?:A )?(?:[A-Z]+ )?(?:BAGS?|BOX(?:ES)?|TINS?|TUBES?|JARS?|BOWLS?|POTS?)|WITH .*|W [A-Z].*)$"
+)
+"""What the product comes in or with ("SKITTLES IN COTTON BAG", "LUNCH BOX WITH CUTLERY", "DOG CANNISTER W BONE"):
+the product type is the noun before it, so category rules read the title without it first."""
+
+
+def rule_category(title: str) -> tuple[Category, str]:
+    """(category, subcategory) by the first matching rule, on the title without its packaging tail first."""
+    text = normalise_title(title)
+    christmas_category, christmas_subcategory, christmas = CATEGORY_RULES[0]
+    if christmas.search(text):  # Christmas anywhere in the title wins, even in its tail ("HEART WITH HOLLY BELL")
+        return christmas_category, christmas_subcategory
+    head = _PACKAGING.sub("", text).strip()
+    for candidate in (head, text) if head and head != text else (text,):
+        for category, subcategory, pattern in CATEGORY_RULES:
+            if pattern.search(candidate):
+                return category, subcategory
+    return Category.OTHER, "other"
+
+
 def derive_attributes(title: str) -> ProductAttributes:
     """The attributes of a product from its title, by the rules in the module doc."""
     text = normalise_title(title)
-    category, subcategory = Category.OTHER, "other"
-    for rule_category, rule_subcategory, pattern in CATEGORY_RULES:
-        if pattern.search(text):
-            category, subcategory = rule_category, rule_subcategory
-            break
+    category, subcategory = rule_category(title)
     words = re.findall(r"[A-Z]+", text)
     colours = [COLOUR_WORDS[w] for w in words if w in COLOUR_WORDS]
     colours += [name for pattern, name in COLOUR_PHRASES if pattern.search(text)]
@@ -612,6 +751,54 @@ def derive_attributes(title: str) -> ProductAttributes:
         patterns=_unique(name for pattern, name in _PATTERN_RULES if pattern.search(text)),
         materials=_unique(name for pattern, name in _MATERIAL_RULES if pattern.search(text)),
     )
+
+
+VOTE_NEIGHBOURS = 10
+VOTE_MIN_SHARE = 0.5
+VOTE_MIN_COSINE = 0.5
+"""Nearest-neighbour vote for titles the rules leave in "other" (values fixed before measuring, not tuned)."""
+
+
+def vote_other_categories(
+    ruled: Sequence[tuple[Category, str]],
+    vectors: npt.NDArray[np.float32],
+    neighbours: int = VOTE_NEIGHBOURS,
+    min_share: float = VOTE_MIN_SHARE,
+    min_cosine: float = VOTE_MIN_COSINE,
+) -> list[tuple[Category, str]]:
+    """The rules' (category, subcategory) per product, with the plain "other" ones decided by their neighbours.
+
+    `vectors[i]` is a unit-length title embedding of product i (MiniLM in `python -m retrieval build`). A product the
+    rules leave in (other, other) takes the category of its `neighbours` most similar products among those the rules
+    did categorise, each weighing its cosine, when that category holds at least `min_share` of the weight and the
+    nearest neighbour is at least `min_cosine` alike; its subcategory is the winners' most common one. A title like
+    "BLUE PAINTED KASHMIRI TABLE" has no rule word, but its neighbours are tables and cabinets. Products an explicit
+    rule put in "other" (electronics, pets) keep it.
+    """
+    if len(ruled) != len(vectors):
+        raise ValueError(f"{len(ruled)} products but {len(vectors)} vectors; expected one vector per product")
+    out = list(ruled)
+    plain_other = [i for i, (c, sub) in enumerate(ruled) if c is Category.OTHER and sub == "other"]
+    voters = np.array([i for i, (c, _) in enumerate(ruled) if c is not Category.OTHER], dtype=np.int64)
+    if not plain_other or voters.size == 0:
+        return out
+    x = np.asarray(vectors, dtype=np.float32)
+    sims = x[plain_other] @ x[voters].T
+    take = min(neighbours, voters.size)
+    for row, i in enumerate(plain_other):
+        best = np.argsort(-sims[row], kind="stable")[:take]
+        if sims[row, best[0]] < min_cosine:
+            continue
+        weight: dict[Category, float] = {}
+        for j in best:
+            category = ruled[voters[j]][0]
+            weight[category] = weight.get(category, 0.0) + max(float(sims[row, j]), 0.0)
+        winner, won = max(weight.items(), key=lambda item: item[1])
+        if won < min_share * sum(weight.values()):
+            continue
+        subcategories = Counter(ruled[voters[j]][1] for j in best if ruled[voters[j]][0] is winner)
+        out[i] = (winner, subcategories.most_common(1)[0][0])
+    return out
 
 
 ALL_COLOURS: tuple[str, ...] = _unique([*COLOUR_WORDS.values(), "multicolour"])

@@ -32,6 +32,7 @@ from catalog.inventory import (
 from catalog.models import (
     CartItemRow,
     CustomerRow,
+    ErasureRequestRow,
     HandoffRow,
     OrderLineRow,
     OrderRow,
@@ -104,7 +105,9 @@ class HandoffReason(StrEnum):
     COMPLAINT = "complaint"
     NEGATIVE_SENTIMENT = "negative_sentiment"
     ERASURE = "erasure"
-    """The shopper asked for their data to be deleted: staff erase the transcript (the console's erasure)."""
+    """Older rows only: "delete my data" now queues an `erasure_requests` row that the console erases by itself."""
+    STAFF = "staff"
+    """A staff member took the conversation over from the console without the shopper asking."""
 
 
 @dataclass(frozen=True)
@@ -523,6 +526,27 @@ class ShopService:
         except SQLAlchemyError as exc:
             raise CatalogUnavailable(f"erasing the conversation's data failed: {exc}") from exc
         return {"cart_items": int(cart or 0), "stock_subscriptions": int(alerts or 0)}
+
+    def request_erasure(self, sender_id: str, source: str = "shopper") -> bool:
+        """Queue the conversation's transcript for erasure (the staff console's background task erases it a few
+        seconds later, after the current turn is stored). False when a request is already pending."""
+        try:
+            with self._engine.begin() as conn:
+                pending = conn.scalar(
+                    select(ErasureRequestRow.id)
+                    .where(ErasureRequestRow.sender_id == sender_id, ErasureRequestRow.done_at.is_(None))
+                    .limit(1)
+                )
+                if pending is not None:
+                    return False
+                conn.execute(
+                    insert(ErasureRequestRow).values(
+                        sender_id=sender_id, source=_bounded_text("source", source)[:20], requested_at=self._clock()
+                    )
+                )
+        except SQLAlchemyError as exc:
+            raise CatalogUnavailable(f"queueing the erasure failed: {exc}") from exc
+        return True
 
     # --- handoff --------------------------------------------------------------------------------------------------
 

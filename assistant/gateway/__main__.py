@@ -7,9 +7,14 @@ import sys
 
 from aiohttp import web
 
+from assistant.console.web.app import create_console_app
+from assistant.gateway.access_log import RedactedAccessLogger
 from assistant.gateway.app import create_app
 from assistant.gateway.config import GatewayConfig
+from assistant.gateway.live import make_hub
 from assistant.gateway.notices import RestockNotices
+from assistant.gateway.rasa_client import RasaClient
+from assistant.secrets import SecretError
 from assistant.settings import SettingsError, load_settings
 
 logger = logging.getLogger("assistant.gateway")
@@ -22,9 +27,27 @@ def main() -> int:
     except SettingsError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
-    config = GatewayConfig.from_settings(settings)
-    app = create_app(config, notices=RestockNotices.for_url(settings.database_url))
-    logger.info("forwarding to Rasa at %s (action server %s)", config.rasa_url, config.action_server_url)
+    try:
+        config = GatewayConfig.from_settings(settings)
+    except (SecretError, OSError) as exc:
+        print(f"gateway: cannot read the secret file {settings.secret_file}: {exc}", file=sys.stderr)
+        return 2
+    client = RasaClient(config)
+    hub = make_hub(settings.redis_url)
+    app = create_app(
+        config,
+        client=client,
+        notices=RestockNotices.for_url(settings.database_url),
+        hub=hub,
+        console=create_console_app(settings, client, hub),
+    )
+    logger.info(
+        "forwarding to Rasa at %s (action server %s); live events %s; staff console at %sstaff/",
+        config.rasa_url,
+        config.action_server_url,
+        "through Redis" if settings.redis_url else "in process",
+        settings.chat_url,
+    )
     try:
         # run_app handles SIGINT and SIGTERM: it stops accepting, lets requests finish and runs clean-up.
         web.run_app(
@@ -32,7 +55,7 @@ def main() -> int:
             host=settings.gateway_host,
             port=settings.gateway_port,
             print=lambda _banner: print(f"Chat page: {settings.chat_url}  (Ctrl+C to stop)", flush=True),
-            access_log_format='%a "%r" %s %b %Tfs',
+            access_log_class=RedactedAccessLogger,
         )
     except OSError as exc:
         print(

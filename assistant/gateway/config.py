@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from assistant.secrets import derive, load_secret, rasa_api_token
 from assistant.settings import Settings
 
 
@@ -30,6 +32,19 @@ class GatewayConfig:
     """Largest width × height accepted, checked from the image header before decoding."""
     max_concurrent_decodes: int = 2
     """Photos decoded at the same time (each may take ~100 MB): bounds the gateway's memory."""
+    rasa_token: str | None = field(default=None, repr=False)
+    """Token of Rasa's HTTP API (`--auth-token`), sent as `?token=`; None: the API calls go without one."""
+    cookie_secure: bool = False
+    """Mark the shopper cookie `Secure` (HTTPS only); set behind TLS."""
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    """The installation's secret (`assistant.secrets`): keys for the shopper cookie, log hashes and the internal
+    upload token are derived from it. The default, a fresh random one, suits tests: cookies die with the process."""
+    max_streams_per_sender: int = 4
+    """Live streams (`GET /api/events`) one shopper may hold open at once, e.g. a few tabs; more get 429."""
+    heartbeat_s: float = 15.0
+    """How often an idle live stream sends a comment line, so proxies and browsers keep it open."""
+    notice_poll_s: float = 30.0
+    """How often an open live stream checks the shopper's due back-in-stock notices."""
 
     def __post_init__(self) -> None:
         for key in ("rasa_url", "action_server_url"):
@@ -39,6 +54,8 @@ class GatewayConfig:
         for key in ("rasa_timeout_s", "health_timeout_s", "connect_timeout_s"):
             if not getattr(self, key) > 0:
                 raise ValueError(f"{key} has value {getattr(self, key)!r}; expected a positive number of seconds")
+        if len(self.secret) < 16:
+            raise ValueError("secret is shorter than 16 bytes; pass load_secret(settings.secret_file)")
         if self.max_message_chars < 1:
             raise ValueError(f"max_message_chars has value {self.max_message_chars!r}; expected a positive integer")
 
@@ -58,4 +75,11 @@ class GatewayConfig:
             uploads_dir=settings.uploads_dir,
             max_upload_bytes=settings.max_upload_bytes,
             max_upload_pixels=settings.max_upload_pixels,
+            rasa_token=rasa_api_token(settings.secret_file),
+            cookie_secure=settings.cookie_secure,
+            secret=load_secret(settings.secret_file),
         )
+
+    def key(self, purpose: str) -> str:
+        """A hex key for `purpose` derived from the secret ("shopper-cookie", "log", "internal-upload")."""
+        return derive(self.secret, purpose)

@@ -1,9 +1,11 @@
-"""A client for Rasa's REST channel and the two backends' health endpoints, over one shared HTTP session."""
+"""A client for Rasa's REST channel, Rasa's HTTP API (trackers, events, actions) and the two backends' health
+endpoints, over one shared HTTP session."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -14,10 +16,17 @@ RasaMessage = dict[str, Any]
 """One bot message as Rasa's REST channel sends it: `recipient_id` plus `text`, `buttons`, `image`, `custom`, ..."""
 
 REST_WEBHOOK_PATH = "/webhooks/rest/webhook"
+AGENT_MESSAGE_SLOT = "agent_message"
+AGENT_MESSAGE_ACTION = "utter_agent_message"
+AGENT_POLICY_PREFIX = "staff:"
+ACTION_LISTEN = "action_listen"
+"""`execute` records its `policy` on the action's event: "staff:<display name>" says which person sent a reply."""
 
 
 class RasaClient:
-    """Sends shopper messages to Rasa and probes Rasa and the action server.
+    """Sends shopper messages to Rasa, reads and changes conversations through Rasa's HTTP API (started with
+    `--enable-api --auth-token`; the token comes from `GatewayConfig.rasa_token`), and probes Rasa and the action
+    server.
 
     One `aiohttp.ClientSession` (one connection pool) serves every request: `start()` opens it, `close()` closes
     it; `create_app` ties both to the web application's start-up and clean-up. Every call has a timeout.
@@ -91,6 +100,86 @@ class RasaClient:
         if not isinstance(messages, list):
             raise AssistantReplyInvalid(f"{url} answered {type(messages).__name__}; expected a JSON list of messages")
         return [message for message in messages if isinstance(message, dict)]
+
+    async def tracker(self, sender_id: str) -> dict[str, Any]:
+        """The conversation's tracker with every event (`GET /conversations/{id}/tracker?include_events=ALL`); an
+        unknown sender gets Rasa's empty tracker. Raises like `send`."""
+        body = await self._api("GET", sender_id, "tracker", {"include_events": "ALL"})
+        if not isinstance(body, dict) or not isinstance(body.get("events", []), list):
+            raise AssistantReplyInvalid(f"Rasa answered the tracker of a conversation with {type(body).__name__}")
+        return body
+
+    async def append_events(self, sender_id: str, events: list[dict[str, Any]]) -> None:
+        """Append events (`{"event": "slot", ...}`, `{"event": "pause"}`, ...) to the conversation, without running
+        their side effects. Raises like `send`."""
+        if not events:
+            return
+        await self._api("POST", sender_id, "tracker/events", {"include_events": "NONE"}, events)
+
+    async def pause(self, sender_id: str) -> None:
+        """Make the bot silent in this conversation: Rasa keeps logging the shopper's messages (with their NLU
+        parse) and predicts nothing until `resume`."""
+        await self.append_events(sender_id, [{"event": "pause"}])
+
+    async def resume(self, sender_id: str) -> None:
+        """Let the bot answer this conversation again."""
+        await self.append_events(sender_id, [{"event": "resume"}])
+
+    async def say_as_agent(self, sender_id: str, text: str, agent: str | None = None) -> list[RasaMessage]:
+        """Send a staff member's `text` to the shopper through Rasa: set slot `agent_message`, then execute
+        `utter_agent_message` on the shopper's latest channel. Telegram's connector delivers it itself (the answer
+        is then empty); for the web REST channel Rasa returns the messages, which the caller pushes to the page.
+        `agent` (a display name) is recorded on the action's event as policy "staff:<name>", so the transcript and
+        the shopper's history say who wrote it. Raises like `send`."""
+        await self.append_events(sender_id, [{"event": "slot", "name": AGENT_MESSAGE_SLOT, "value": text}])
+        command: dict[str, Any] = {"name": AGENT_MESSAGE_ACTION}
+        if agent:
+            command["policy"] = AGENT_POLICY_PREFIX + agent[:64]
+        body = await self._api(
+            "POST", sender_id, "execute", {"output_channel": "latest", "include_events": "NONE"}, command
+        )
+        # `execute` runs the action and stops; Rasa's own turns end with action_listen, and rules only match a
+        # shopper message that follows one (without it "hello" after a hand-back met the fallback).
+        await self.append_events(sender_id, [{"event": "action", "name": ACTION_LISTEN}])
+        messages = body.get("messages") if isinstance(body, dict) else None
+        if not isinstance(messages, list):
+            return []
+        return [message for message in messages if isinstance(message, dict)]
+
+    async def _api(self, method: str, sender_id: str, path: str, params: dict[str, str], payload: Any = None) -> Any:
+        """One call to Rasa's HTTP API for one conversation; its JSON answer. Raises `AssistantTimeout`,
+        `AssistantUnavailable` (unreachable or 5xx) or `AssistantReplyInvalid` (refused token, not JSON, other 4xx)."""
+        url = f"{self._rasa_url}/conversations/{quote(sender_id, safe='')}/{path}"
+        query = dict(params)
+        if self._config.rasa_token:
+            query["token"] = self._config.rasa_token
+        try:
+            async with self.session.request(
+                method, url, params=query, json=payload, timeout=self._send_timeout
+            ) as response:
+                body = await response.read()
+                status = response.status
+        except TimeoutError as exc:
+            raise AssistantTimeout(
+                Backend.RASA, f"no answer from {url} within {self._config.rasa_timeout_s:g} s"
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise AssistantUnavailable(Backend.RASA, f"{type(exc).__name__} from {url}: {exc}") from exc
+        if status >= 500:
+            raise AssistantUnavailable(Backend.RASA, f"{url} answered HTTP {status}: {body[:200]!r}")
+        if status in (401, 403):
+            raise AssistantReplyInvalid(
+                f"{url} answered HTTP {status}: Rasa refused the API token. Start Rasa with `--enable-api "
+                "--auth-token` from the same SECRET_FILE as the gateway (assistant/stack.py does)."
+            )
+        if status == 404 or status == 405:
+            raise AssistantReplyInvalid(f"{url} answered HTTP {status}; is Rasa started with `--enable-api`?")
+        if status >= 400:
+            raise AssistantReplyInvalid(f"{url} answered HTTP {status}: {body[:200]!r}")
+        try:
+            return json.loads(body)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise AssistantReplyInvalid(f"{url} answered with a body that is not JSON: {body[:100]!r}") from exc
 
     async def rasa_healthy(self) -> bool:
         """Whether Rasa's server answers its root URL with its greeting."""

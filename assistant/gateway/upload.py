@@ -1,6 +1,7 @@
 """`POST /api/upload`: a shopper's photo, read within limits, cleaned, stored, and announced to Rasa.
 
-The body is `multipart/form-data` with a `sender_id` field and a `photo` file part. It is streamed: a declared
+The body is `multipart/form-data` with a `photo` file part (and optionally a `sender_id` field, which must then be
+the shopper's own id from their cookie). It is streamed: a declared
 Content-Length over the limit is refused before reading anything, and an undeclared (chunked) body is refused as
 soon as the photo passes `max_upload_bytes`, so a 50 MB upload never sits in memory. The bytes then go through
 `retrieval.vision.uploads.sanitise_image` (real format from the bytes, pixel limit before decoding, full decode,
@@ -36,7 +37,7 @@ SHARE_PHOTO_INTENT = "share_photo"
 
 @dataclass(frozen=True)
 class UploadForm:
-    sender_id: str
+    sender_id: str | None
     photo: bytes
     filename: str | None
 
@@ -54,7 +55,7 @@ async def read_upload_form(request: web.Request, config: GatewayConfig) -> Uploa
         raise ApiError(
             415,
             "not_multipart",
-            "Send the photo as multipart/form-data with a 'sender_id' field and a 'photo' file.",
+            "Send the photo as multipart/form-data with a 'photo' file field.",
         )
     try:
         reader = await request.multipart()
@@ -85,7 +86,7 @@ async def read_upload_form(request: web.Request, config: GatewayConfig) -> Uploa
                 )
     except ValueError as exc:  # a malformed part (bad headers, broken boundary)
         raise ApiError(400, "invalid_multipart", f"The multipart body cannot be read: {exc}") from exc
-    if sender_id is None or not SENDER_ID_PATTERN.fullmatch(sender_id):
+    if sender_id is not None and not SENDER_ID_PATTERN.fullmatch(sender_id):
         raise ApiError(
             400,
             "invalid_sender_id",

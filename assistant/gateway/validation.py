@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 SENDER_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 FIELDS = ("sender_id", "text")
-EXAMPLE = '{"sender_id": "3f2b9c", "text": "red lunch bag"}'
+REQUIRED = ("text",)
+EXAMPLE = '{"text": "red lunch bag"}'
 
 
 class ApiError(Exception):
@@ -25,7 +26,9 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class ChatRequest:
-    sender_id: str
+    sender_id: str | None
+    """The id the body names, if any: the gateway takes the shopper's id from their cookie and refuses a different
+    one (403)."""
     text: str
     """The shopper's text with control characters removed (newlines kept); otherwise verbatim."""
 
@@ -48,21 +51,22 @@ def parse_chat_request(content_type: str, body: bytes, max_message_chars: int) -
         raise ApiError(
             400,
             "unknown_field",
-            f"Unknown field(s) {_names(unknown)}; a chat message has only 'sender_id' and 'text', e.g. {EXAMPLE}.",
+            f"Unknown field(s) {_names(unknown)}; a chat message has only 'text' (and optionally 'sender_id'), "
+            f"e.g. {EXAMPLE}.",
         )
-    missing = [field for field in FIELDS if field not in data]
+    missing = [field for field in REQUIRED if field not in data]
     if missing:
         raise ApiError(400, "missing_field", f"Missing field(s) {_names(missing)}; send e.g. {EXAMPLE}.")
     for field in FIELDS:
-        if not isinstance(data[field], str):
+        if field in data and not isinstance(data[field], str):
             raise ApiError(
                 400,
                 "invalid_type",
                 f"Field '{field}' must be a string, not {_json_type(data[field])}; send e.g. {EXAMPLE}.",
             )
 
-    sender_id: str = data["sender_id"]
-    if not SENDER_ID_PATTERN.fullmatch(sender_id):
+    sender_id: str | None = data.get("sender_id")
+    if sender_id is not None and not SENDER_ID_PATTERN.fullmatch(sender_id):
         raise ApiError(
             400,
             "invalid_sender_id",

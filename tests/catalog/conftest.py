@@ -23,7 +23,7 @@ from assistant.settings import load_settings
 from catalog.db import make_engine
 from catalog.ingest import TABLES, ImportReport, import_online_retail
 from catalog.migrate import upgrade
-from catalog.models import Base
+from catalog.models import Base, include_name
 from catalog.online_retail import CatalogTables
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -162,7 +162,8 @@ def table_checksums(engine: Engine) -> dict[str, str]:
 def schema_differences(engine: Engine) -> list[object]:
     """What Alembic's autogenerate would change to make the database match the models (empty: nothing)."""
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+        opts = {"compare_type": True, "compare_server_default": True, "include_name": include_name}
+        context = MigrationContext.configure(conn, opts=opts)
         return list(compare_metadata(context, Base.metadata))
 
 

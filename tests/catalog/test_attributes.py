@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 from alembic import command
 from sqlalchemy import Engine, inspect
 
 from catalog.attribute_store import derive_product_attributes
-from catalog.attributes import Category, derive_attributes, normalise_title
+from catalog.attributes import Category, derive_attributes, normalise_title, vote_other_categories
 from catalog.ingest import import_online_retail
 from catalog.migrate import alembic_config, upgrade
 from catalog.repository import SqlProductRepository
@@ -46,12 +48,13 @@ def test_category_accuracy_on_the_hand_labelled_sample_is_at_least_90_percent() 
 
 
 def test_held_out_accuracy_is_measured_and_stays_above_its_floor() -> None:
-    """Products never used to change a rule: measured 84% category and 98% exact colour sets; the floors catch
-    a regression, they are not the claim (the development sample's ≥ 90% is)."""
+    """Products never used to change a rule: measured 84% category with version 1 of the rules, 87% with version 2
+    (and 87% with the nearest-neighbour vote over the whole store's MiniLM title vectors, measured in the built
+    store), 98% exact colour sets; the floors catch a regression, they are not the claim."""
     rows = labelled(HELD_OUT)
     category = sum(derive_attributes(title).category.value == want for _, title, want, _ in rows) / len(rows)
     colours = sum(set(derive_attributes(title).colours) == want for _, title, _, want in rows) / len(rows)
-    assert category >= 0.80 and colours >= 0.90
+    assert category >= 0.85 and colours >= 0.90
 
 
 def test_colour_accuracy_on_the_hand_labelled_sample_is_at_least_90_percent() -> None:
@@ -74,12 +77,45 @@ def test_colour_accuracy_on_the_hand_labelled_sample_is_at_least_90_percent() ->
         ("REGENCY CAKESTAND 3 TIER", Category.KITCHEN),
         ("ROSES REGENCY TEACUP AND SAUCER", Category.MUGS_CUPS),
         ("SILVER 2 STRAND NECKLACE-LEAF CHARM", Category.JEWELLERY),
+        ("S/6 WOODEN SKITTLES IN COTTON BAG", Category.TOYS),  # what is in the bag, not the bag
+        ("SWIRLY CIRCULAR RUBBERS IN BAG", Category.STATIONERY),
+        ("STRAWBERRY LUNCH BOX WITH CUTLERY", Category.KITCHEN),
+        ("PAINTED METAL HEART WITH HOLLY BELL", Category.CHRISTMAS),  # Christmas words in the tail still win
+        ("SET OF 3 CAKE TINS SKETCHBOOK", Category.KITCHEN),  # a design name, not a sketchbook
+        ("GREEN FERN SKETCHBOOK", Category.STATIONERY),
+        ("BLUE PAINTED KASHMIRI TABLE", Category.HOME_DECOR),
+        ("CAMOUFLAGE DOG COLLAR", Category.OTHER),
         ("QWERTY ZXCV", Category.OTHER),
         ("", Category.OTHER),
     ],
 )
 def test_category_rules(title: str, category: Category) -> None:
     assert derive_attributes(title).category is category
+
+
+def unit(*rows: list[float]) -> npt.NDArray[np.float32]:
+    x = np.array(rows, dtype=np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_the_vote_gives_a_plain_other_product_its_neighbours_category() -> None:
+    ruled = [
+        (Category.KITCHEN, "kitchen & dining"),
+        (Category.KITCHEN, "tableware"),
+        (Category.TOYS, "toys & games"),
+        (Category.OTHER, "other"),  # near the two kitchen products
+        (Category.OTHER, "other"),  # like nothing
+        (Category.OTHER, "electronics"),  # an explicit rule: kept
+    ]
+    vectors = unit([1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [0.95, 0.05, 0], [0, 0, 1], [1, 0, 0])
+    voted = vote_other_categories(ruled, vectors, neighbours=2, min_share=0.5, min_cosine=0.5)
+    assert voted[3] == (Category.KITCHEN, "kitchen & dining")
+    assert voted[4] == (Category.OTHER, "other") and voted[5] == (Category.OTHER, "electronics")
+    assert voted[:3] == ruled[:3]
+    split = vote_other_categories(ruled, vectors, neighbours=3, min_share=0.99, min_cosine=0.0)
+    assert split[3] == (Category.OTHER, "other"), "kitchen holds ~97% of the weight, not 99%"
+    with pytest.raises(ValueError, match="one vector per product"):
+        vote_other_categories(ruled, vectors[:2])
 
 
 def test_colours_patterns_and_materials_fold_synonyms() -> None:
@@ -118,6 +154,30 @@ def test_derive_is_idempotent_and_force_derives_again(imported: Engine) -> None:
     second = derive_product_attributes(imported)
     assert (second.skipped, second.products, second.per_category) == (True, first.products, first.per_category)
     assert derive_product_attributes(imported, force=True).skipped is False
+
+
+def test_the_vote_runs_with_an_encoder_and_a_later_run_without_one_keeps_it(imported: Engine) -> None:
+    repository = SqlProductRepository(imported)
+    titles = {p.sku: p.title for p in repository.iter_all()}
+    others = [sku for sku, title in titles.items() if derive_attributes(title).category is Category.OTHER]
+    bag = "20725"
+
+    def embed(batch: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Every product looks like the lunch bag: plain "other" titles vote "bags"."""
+        return np.ones((len(batch), 4), dtype=np.float32) / 2.0
+
+    assert derive_product_attributes(imported).voted == 0  # rules only
+    with_vote = derive_product_attributes(imported, embed=embed)  # same titles and rules, but not voted yet: runs
+    assert not with_vote.skipped
+    plain = [s for s in others if derive_attributes(titles[s]).subcategory == "other"]
+    assert with_vote.voted == len(plain)
+    for sku in plain:
+        product = repository.get_by_sku(sku)
+        assert product is not None and product.category != "other"
+    later = derive_product_attributes(imported)  # `python -m catalog build` afterwards keeps the voted rows
+    assert later.skipped and later.voted == with_vote.voted
+    assert derive_product_attributes(imported, embed=embed).skipped
+    assert repository.get_by_sku(bag) is not None
 
 
 def test_products_without_attributes_still_load(imported: Engine) -> None:

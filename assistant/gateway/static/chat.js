@@ -2,13 +2,22 @@
  *
  * Safety rule: message data is only ever put on the page through textContent and DOM properties,
  * never parsed as HTML, so a reply (or a product title) holding markup shows as text.
+ *
+ * Identity: the gateway knows the shopper from an HttpOnly cookie; this script never sees or sends an id.
+ * On load it shows the conversation so far (GET /api/history), then listens to GET /api/events (server-sent
+ * events) for staff replies, handoff status and back-in-stock notices; without EventSource it polls /api/notices.
  */
 "use strict";
 
 const ShopChat = (() => {
-  const SENDER_KEY = "shopassist.sender_id";
   const NOTICE_POLL_MS = 30000;
-  const SENDER_ID = /^[A-Za-z0-9_-]{1,64}$/;
+  const STOCK_LEVELS = new Set(["in", "low", "out"]);
+  const STOCK_SYMBOLS = { in: "✓", low: "!", out: "✕" };
+  const STATUS_TEXT = {
+    waiting: "We've asked a member of staff to join; they will reply here. You can keep chatting meanwhile.",
+    taken: "A member of staff has joined the chat.",
+    bot: "You're back with the assistant.",
+  };
   const SMALL_WORDS = new Set(["a", "an", "and", "as", "at", "by", "for", "in", "of", "on", "or", "the", "to", "with"]);
   const NETWORK_ERROR = "The shop assistant could not be reached. Check your connection and try again.";
   const TIMEOUT_ERROR = "The assistant is taking too long to answer. Please try again in a moment.";
@@ -45,31 +54,16 @@ const ShopChat = (() => {
     }
   }
 
-  function newSenderId(cryptoApi) {
-    if (typeof cryptoApi.randomUUID === "function") return cryptoApi.randomUUID();
-    // randomUUID needs a secure context (HTTPS or localhost); getRandomValues works everywhere.
-    const bytes = cryptoApi.getRandomValues(new Uint8Array(16));
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  /** The stock badge of a product card: {level: "in"|"low"|"out", label} → the same, or null when absent/odd. */
+  function stockBadge(stock) {
+    if (!stock || typeof stock !== "object" || !STOCK_LEVELS.has(stock.level)) return null;
+    const label = typeof stock.label === "string" && stock.label.trim() ? stock.label.trim() : null;
+    return { level: stock.level, label: label || { in: "In stock", low: "Low stock", out: "Out of stock" }[stock.level] };
   }
 
-  /** The shopper's conversation id: made once, then kept in localStorage (in memory only if storage is blocked). */
-  function senderId(storage, cryptoApi) {
-    try {
-      const stored = storage && storage.getItem(SENDER_KEY);
-      if (stored && SENDER_ID.test(stored)) return stored;
-    } catch (_) {
-      /* storage blocked: fall through */
-    }
-    const id = newSenderId(cryptoApi);
-    try {
-      if (storage) storage.setItem(SENDER_KEY, id);
-    } catch (_) {
-      /* storage blocked: the id lasts until the page is reloaded */
-    }
-    return id;
+  /** The line that names who wrote a staff reply. */
+  function agentLabel(name) {
+    return typeof name === "string" && name.trim() ? `${name.trim()} (shop staff)` : "Shop staff";
   }
 
   /** An http(s) URL (absolute or relative to the page), or null. */
@@ -97,8 +91,9 @@ const ShopChat = (() => {
     const maxUploadBytes = Number.parseInt(root.dataset.maxUploadBytes, 10) || 8 * 1024 * 1024;
     const photoButton = doc.getElementById("photo-button");
     const photoInput = doc.getElementById("photo");
-    const sender = senderId(win.localStorage, win.crypto);
+    const statusLine = doc.getElementById("handoff-status");
     let pending = false;
+    let handoff = "bot";
 
     input.maxLength = maxChars;
 
@@ -115,9 +110,14 @@ const ShopChat = (() => {
       return node;
     }
 
-    function entry(who) {
+    function entry(who, agentName) {
       const item = el("li", `msg msg-${who}`);
-      item.append(el("span", "visually-hidden", who === "user" ? "You said: " : "Assistant: "));
+      if (who === "agent") {
+        item.append(el("span", "visually-hidden", "Staff reply from "));
+        item.append(el("span", "msg-author", `${agentLabel(agentName)}:`));
+      } else {
+        item.append(el("span", "visually-hidden", who === "user" ? "You said: " : "Assistant: "));
+      }
       return item;
     }
 
@@ -127,10 +127,11 @@ const ShopChat = (() => {
       return append(item);
     }
 
-    /** The shopper's own photo, shown from a local data: URL (never from the server). */
+    /** The shopper's own photo: a local data: URL while sending, /api/uploads/<id> (their own only) from history. */
     function addUserPhoto(dataUrl, name) {
       const item = entry("user");
-      if (typeof dataUrl === "string" && dataUrl.startsWith("data:image/")) {
+      const ownUpload = typeof dataUrl === "string" && /^\/api\/uploads\/[0-9a-f]{32}$/.test(dataUrl);
+      if (typeof dataUrl === "string" && (dataUrl.startsWith("data:image/") || ownUpload)) {
         const image = el("img", "user-image");
         image.alt = name ? `Your photo ${name}` : "Your photo";
         image.src = dataUrl;
@@ -141,10 +142,27 @@ const ShopChat = (() => {
       return append(item);
     }
 
-    function addBotText(text) {
-      const item = entry("bot");
+    function addBotText(text, who = "bot", agentName = null) {
+      const item = entry(who, agentName);
       item.append(el("p", "bubble", text));
       return append(item);
+    }
+
+    /** A handoff change: a line in the log (announced politely) and the status line under the header. */
+    function showStatus(state, agentName) {
+      if (!Object.hasOwn(STATUS_TEXT, state) || state === handoff) return;
+      handoff = state;
+      let text = STATUS_TEXT[state];
+      if (state === "taken" && typeof agentName === "string" && agentName.trim()) {
+        text = `You're now chatting with ${agentName.trim()} from the shop.`;
+      }
+      const item = el("li", `status status-${state}`);
+      item.append(el("span", null, text));
+      append(item);
+      if (statusLine) {
+        statusLine.textContent = state === "bot" ? "" : text;
+        statusLine.hidden = state === "bot";
+      }
     }
 
     function addNotice(text) {
@@ -154,8 +172,8 @@ const ShopChat = (() => {
       return append(item);
     }
 
-    function addButtons(text, buttons) {
-      const item = entry("bot");
+    function addButtons(text, buttons, who = "bot") {
+      const item = entry(who);
       if (text) item.append(el("p", "bubble", text));
       const group = el("div", "quick-replies");
       group.setAttribute("role", "group");
@@ -180,6 +198,16 @@ const ShopChat = (() => {
         const card = el("li", "card");
         card.append(el("p", "card-title", titleCase(product.title)));
         card.append(el("p", "card-price", formatPrice(product.price, product.currency)));
+        const stock = stockBadge(product.stock);
+        if (stock) {
+          // colour and words: the label says it, the symbol repeats it, the colour is only a third hint
+          const badge = el("p", `stock stock-${stock.level}`);
+          const symbol = el("span", "stock-symbol", STOCK_SYMBOLS[stock.level]);
+          symbol.setAttribute("aria-hidden", "true");
+          badge.append(symbol);
+          badge.append(el("span", null, stock.label));
+          card.append(badge);
+        }
         if (product.sku != null) card.append(el("p", "card-sku", `SKU ${product.sku}`));
         list.append(card);
       }
@@ -211,14 +239,28 @@ const ShopChat = (() => {
       return append(item);
     }
 
+    /** One chat item. `from`: "bot" (default), "agent" (a person of the shop), "user" (history), "system". */
     function render(message) {
       if (!message || typeof message !== "object") return;
+      if (message.from === "user") {
+        if (message.type === "photo") addUserPhoto(message.url, null);
+        else if (message.type === "text") addUserText(String(message.text ?? ""));
+        return;
+      }
+      const who = message.from === "agent" ? "agent" : "bot";
       switch (message.type) {
         case "text":
-          addBotText(String(message.text ?? ""));
+          addBotText(String(message.text ?? ""), who, message.agent);
+          break;
+        case "status":
+          showStatus(message.handoff, message.agent);
           break;
         case "buttons":
-          addButtons(message.text ? String(message.text) : "", Array.isArray(message.buttons) ? message.buttons : []);
+          addButtons(
+            message.text ? String(message.text) : "",
+            Array.isArray(message.buttons) ? message.buttons : [],
+            who
+          );
           break;
         case "product_cards":
           addProducts((Array.isArray(message.products) ? message.products : []).filter((p) => p && typeof p === "object"));
@@ -246,7 +288,7 @@ const ShopChat = (() => {
     function post(text) {
       return call("/api/chat", {
         headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ sender_id: sender, text }),
+        body: JSON.stringify({ text }),
       });
     }
 
@@ -321,7 +363,6 @@ const ShopChat = (() => {
       }
       const bubble = addUserPhoto(preview, file.name);
       const body = new win.FormData();
-      body.append("sender_id", sender);
       body.append("photo", file, file.name || "photo");
       setBusy(true);
       try {
@@ -396,23 +437,69 @@ const ShopChat = (() => {
     input.addEventListener("input", resize);
     input.focus();
 
-    // Live messages the shop sends unasked ("... is back in stock"): asked for every 30 s while the page is open.
-    // (A shopper who comes back later gets them with the first answer, see /api/chat.)
+    /** The conversation so far, from the gateway (the tracker store): shown before anything else. */
+    async function loadHistory() {
+      try {
+        const response = await win.fetch("/api/history", { headers: { Accept: "application/json" } });
+        const data = response.ok ? await response.json() : null;
+        if (!data) {
+          if (response.status >= 500) addNotice("Your earlier messages could not be loaded just now.");
+          return;
+        }
+        for (const message of Array.isArray(data.messages) ? data.messages : []) render(message);
+        if (typeof data.handoff === "string") showStatus(data.handoff, null);
+      } catch (_) {
+        addNotice(NETWORK_ERROR);
+      }
+    }
+
+    function handleEvent(event) {
+      if (!event || typeof event !== "object") return;
+      if (event.type === "messages") {
+        for (const message of Array.isArray(event.items) ? event.items : []) render(message);
+      } else if (event.type === "status") {
+        showStatus(event.handoff, event.agent);
+      }
+    }
+
+    // Messages the shop sends unasked (staff replies, "... is back in stock"): pushed over server-sent events; a
+    // browser without EventSource asks for notices every 30 s instead.
     async function pollNotices() {
       if (pending) return;
       try {
-        const url = `/api/notices?sender_id=${encodeURIComponent(sender)}`;
-        const response = await win.fetch(url, { headers: { Accept: "application/json" } });
+        const response = await win.fetch("/api/notices", { headers: { Accept: "application/json" } });
         const data = response.ok ? await response.json() : null;
         for (const message of data && Array.isArray(data.messages) ? data.messages : []) render(message);
       } catch (_) {
         // offline or the gateway restarting: the next poll tries again
       }
     }
-    if (typeof win.setInterval === "function") win.setInterval(pollNotices, NOTICE_POLL_MS);
+
+    function listen() {
+      if (typeof win.EventSource !== "function") {
+        if (typeof win.setInterval === "function") win.setInterval(pollNotices, NOTICE_POLL_MS);
+        return null;
+      }
+      const source = new win.EventSource("/api/events");
+      source.onmessage = (message) => {
+        try {
+          handleEvent(JSON.parse(message.data));
+        } catch (_) {
+          // not JSON: ignored
+        }
+      };
+      // on error EventSource reconnects by itself after the server's `retry:` delay
+      return source;
+    }
+
+    const ready = loadHistory().then(() => {
+      root.dataset.ready = "true";
+      return listen();
+    });
+    return { ready, handleEvent };
   }
 
-  return { titleCase, formatPrice, senderId, newSenderId, safeUrl, start };
+  return { titleCase, formatPrice, stockBadge, agentLabel, safeUrl, start };
 })();
 
 if (typeof document !== "undefined") {

@@ -5,7 +5,6 @@
 
 const fs = require("node:fs");
 const vm = require("node:vm");
-const { webcrypto } = require("node:crypto");
 
 const source = fs.readFileSync(process.argv[2], "utf8");
 
@@ -103,23 +102,35 @@ function byClass(root, name) {
   return root.querySelectorAll(`.${name}`);
 }
 
+/** localStorage that records every access: the page must not keep an id (or anything) there any more. */
 class FakeStorage {
-  constructor(initial = {}, { broken = false } = {}) {
-    this.items = { ...initial };
-    this.broken = broken;
+  constructor() {
+    this.accesses = 0;
   }
-  getItem(key) {
-    if (this.broken) throw new Error("SecurityError");
-    return key in this.items ? this.items[key] : null;
+  getItem() {
+    this.accesses += 1;
+    return null;
   }
-  setItem(key, value) {
-    if (this.broken) throw new Error("SecurityError");
-    this.items[key] = String(value);
+  setItem() {
+    this.accesses += 1;
   }
 }
 
-/** A page with the server-rendered skeleton, chat.js loaded and started; `replies` answer fetch in order. */
-function openPage(replies, storage = new FakeStorage()) {
+class FakeEventSource {
+  constructor(url) {
+    this.url = url;
+    this.onmessage = null;
+    FakeEventSource.instances.push(this);
+  }
+  emit(data) {
+    this.onmessage({ data: typeof data === "string" ? data : JSON.stringify(data) });
+  }
+}
+FakeEventSource.instances = [];
+
+/** A page with the server-rendered skeleton, chat.js loaded and started; `replies` answer POSTs in order,
+ * `history` answers GET /api/history. */
+async function openPage(replies, { history = { status: 200, body: { messages: [], handoff: "bot" } }, eventSource = true } = {}) {
   const elements = {};
   for (const [id, tag] of [
     ["chat", "main"],
@@ -128,13 +139,22 @@ function openPage(replies, storage = new FakeStorage()) {
     ["message", "textarea"],
     ["send", "button"],
     ["typing", "p"],
+    ["handoff-status", "p"],
   ]) {
     elements[id] = new FakeElement(tag);
   }
   elements.chat.dataset = { maxMessageChars: "250", requestTimeoutMs: "5000" };
   elements.typing.hidden = true;
+  elements["handoff-status"].hidden = true;
   const requests = [];
-  const fetch = async (url, init) => {
+  const gets = [];
+  const fetch = async (url, init = {}) => {
+    if (!init.method || init.method === "GET") {
+      gets.push(url);
+      const answer = url === "/api/history" ? history : { status: 200, body: { messages: [] } };
+      if (answer instanceof Error) throw answer;
+      return { ok: answer.status < 400, status: answer.status, json: async () => answer.body };
+    }
     requests.push({
       url,
       method: init.method,
@@ -148,21 +168,29 @@ function openPage(replies, storage = new FakeStorage()) {
     return { ok: reply.status < 400, status: reply.status, json: async () => reply.body };
   };
   const document = {
-    readyState: "complete",
+    readyState: "loading",
+    addEventListener: () => {},
     getElementById: (id) => elements[id],
     createElement: (tag) => new FakeElement(tag),
   };
+  const storage = new FakeStorage();
+  const intervals = [];
   const window = {
     localStorage: storage,
-    crypto: webcrypto,
     fetch,
     setTimeout,
     clearTimeout,
+    setInterval: (fn, ms) => intervals.push(ms),
     location: { href: "http://127.0.0.1:8080/" },
   };
+  if (eventSource) window.EventSource = FakeEventSource;
   const context = vm.createContext({ document, window, URL, AbortController, console });
   vm.runInContext(source, context, { filename: "chat.js" });
-  return { elements, requests, storage, ShopChat: vm.runInContext("ShopChat", context) };
+  const ShopChat = vm.runInContext("ShopChat", context);
+  FakeEventSource.instances = [];
+  const started = ShopChat.start(document, window);
+  const stream = await started.ready;
+  return { elements, requests, gets, storage, intervals, stream, ShopChat };
 }
 
 async function typeAndPressEnter(page, text, shiftKey = false) {
@@ -182,10 +210,20 @@ function describe(page) {
       title: byClass(card, "card-title")[0].textContent,
       price: byClass(card, "card-price")[0].textContent,
       sku: byClass(card, "card-sku")[0].textContent,
+      ...(byClass(card, "stock").length
+        ? { stock: byClass(card, "stock")[0].textContent, stockClass: byClass(card, "stock")[0].className }
+        : {}),
     })),
     quickReplies: byClass(log, "quick-reply").map((button) => ({ text: button.textContent, type: button.type })),
     images: log.children.flatMap((entry) => entry.children.filter((c) => c.tagName === "IMG").map((img) => img.src)),
+    userImages: log.children.flatMap((entry) =>
+      entry.children.filter((c) => c.tagName === "IMG" && c.className === "user-image").map((img) => img.src)
+    ),
     notices: byClass(log, "notice").map((notice) => notice.textContent),
+    statuses: byClass(log, "status").map((status) => status.textContent),
+    statusLine: { text: page.elements["handoff-status"].textContent, hidden: page.elements["handoff-status"].hidden },
+    storageAccesses: page.storage.accesses,
+    gets: page.gets,
     input: page.elements.message.value,
     maxLength: page.elements.message.maxLength,
     typingHidden: page.elements.typing.hidden,
@@ -199,7 +237,7 @@ const EVIL = '<img src=x onerror="alert(1)">';
 
 async function main() {
   const results = {};
-  const { ShopChat } = openPage([]);
+  const { ShopChat } = await openPage([]);
 
   results.titleCase = [
     "LUNCH BAG RED RETROSPOT",
@@ -221,17 +259,12 @@ async function main() {
     ShopChat.formatPrice("n/a", "GBP"),
     ShopChat.formatPrice("4.00", "NOT-A-CURRENCY"),
   ];
-
-  const storage = new FakeStorage();
-  const first = ShopChat.senderId(storage, webcrypto);
-  results.senderId = {
-    first,
-    again: ShopChat.senderId(storage, webcrypto),
-    stored: storage.items["shopassist.sender_id"],
-    replacesInvalid: ShopChat.senderId(new FakeStorage({ "shopassist.sender_id": "bad id!" }), webcrypto),
-    blockedStorage: ShopChat.senderId(new FakeStorage({}, { broken: true }), webcrypto),
-    withoutRandomUUID: ShopChat.newSenderId({ getRandomValues: (a) => webcrypto.getRandomValues(a) }),
-  };
+  results.stockBadge = [
+    ShopChat.stockBadge({ level: "low", label: "Only 3 left" }),
+    ShopChat.stockBadge({ level: "out" }),
+    ShopChat.stockBadge({ level: "sold", label: "x" }),
+    ShopChat.stockBadge(null),
+  ];
   results.safeUrl = [
     ShopChat.safeUrl("javascript:alert(1)", "http://127.0.0.1:8080/"),
     ShopChat.safeUrl("data:text/html,hi", "http://127.0.0.1:8080/"),
@@ -240,7 +273,7 @@ async function main() {
   ];
 
   // A product search turn, sent with Enter; the reply carries markup that must stay text.
-  let page = openPage(
+  let page = await openPage(
     [
       {
         status: 200,
@@ -250,8 +283,14 @@ async function main() {
             {
               type: "product_cards",
               products: [
-                { sku: "20725", title: "LUNCH BAG RED RETROSPOT", price: "1.65", currency: "GBP" },
-                { sku: EVIL, title: EVIL, price: "12.5", currency: "GBP" },
+                {
+                  sku: "20725",
+                  title: "LUNCH BAG RED RETROSPOT",
+                  price: "1.65",
+                  currency: "GBP",
+                  stock: { level: "low", label: "Only 3 left" },
+                },
+                { sku: EVIL, title: EVIL, price: "12.5", currency: "GBP", stock: { level: "out", label: EVIL } },
               ],
             },
             { type: "image", url: "javascript:alert(1)" },
@@ -260,8 +299,7 @@ async function main() {
           ],
         },
       },
-    ],
-    new FakeStorage({ "shopassist.sender_id": "kept-id_123" })
+    ]
   );
   const shiftEnterPrevented = await typeAndPressEnter(page, "a second line?", true);
   const requestsAfterShiftEnter = page.requests.length;
@@ -269,20 +307,20 @@ async function main() {
   results.search = { ...describe(page), shiftEnterPrevented, requestsAfterShiftEnter, enterPrevented };
 
   // The gateway answers 503: its message is shown and the typed text comes back to the input.
-  page = openPage([
+  page = await openPage([
     { status: 503, body: { error: { code: "assistant_unavailable", message: "The assistant is starting up." } } },
   ]);
   await typeAndPressEnter(page, "red lunch bag");
   results.unavailable = describe(page);
 
   // The network fails and the error body is not JSON.
-  page = openPage([new TypeError("Failed to fetch"), { status: 502, body: null }]);
+  page = await openPage([new TypeError("Failed to fetch"), { status: 502, body: null }]);
   await typeAndPressEnter(page, "first try");
   await typeAndPressEnter(page, "second try");
   results.networkDown = describe(page);
 
   // Buttons are quick replies: clicking sends the payload and shows the title.
-  page = openPage([
+  page = await openPage([
     {
       status: 200,
       body: { messages: [{ type: "buttons", text: "Gift wrap it?", buttons: [{ title: "Yes please", payload: "/affirm" }, { title: EVIL, payload: "/deny" }] }] },
@@ -293,8 +331,41 @@ async function main() {
   await byClass(page.elements.log, "quick-reply")[0].dispatch("click");
   results.buttons = describe(page);
 
+  // A reload: the history from the tracker comes first (user text, the shopper's own photo, cards, a staff reply,
+  // a handoff), then live events arrive over the stream: a staff reply and the hand back.
+  page = await openPage([], {
+    history: {
+      status: 200,
+      body: {
+        handoff: "taken",
+        messages: [
+          { type: "text", text: "red lunch bag", from: "user" },
+          { type: "photo", url: "/api/uploads/0123456789abcdef0123456789abcdef", from: "user" },
+          { type: "photo", url: "javascript:alert(1)", from: "user" },
+          { type: "product_cards", products: [{ sku: "20725", title: "LUNCH BAG RED RETROSPOT", price: "1.65", stock: { level: "in", label: "In stock" } }], from: "bot" },
+          { type: "status", handoff: "taken", agent: null, from: "system" },
+          { type: "text", text: EVIL, from: "agent", agent: "Alex" },
+        ],
+      },
+    },
+  });
+  const afterHistory = describe(page);
+  page.stream.emit({ type: "messages", items: [{ type: "text", text: "Hello from Alex", from: "agent", agent: EVIL }] });
+  page.stream.emit("not json");
+  page.stream.emit({ type: "status", handoff: "bot", agent: null });
+  page.stream.emit({ type: "messages", items: [{ type: "text", text: "Good news: back in stock." }] });
+  results.reload = { afterHistory, live: describe(page), streamUrl: page.stream.url };
+
+  // History that cannot be loaded: a notice, and the chat still works; without EventSource, notices are polled.
+  page = await openPage([{ status: 200, body: { messages: [{ type: "text", text: "Hi!" }] } }], {
+    history: { status: 503, body: { error: { code: "assistant_unavailable", message: "x" } } },
+    eventSource: false,
+  });
+  await typeAndPressEnter(page, "hello");
+  results.noHistory = { ...describe(page), intervals: page.intervals, stream: page.stream };
+
   // Whitespace only is not sent.
-  page = openPage([]);
+  page = await openPage([]);
   await typeAndPressEnter(page, "   \n ");
   results.blank = describe(page);
 

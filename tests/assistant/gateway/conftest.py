@@ -11,10 +11,24 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from assistant.gateway import GatewayConfig, RasaClient, create_app
-from tests.assistant.gateway.stubs import ActionServerStub, RasaStub
+from assistant.gateway.identity import WEB_SENDER_ID
+from tests.assistant.gateway.stubs import RASA_TOKEN, ActionServerStub, RasaStub
 
 GatewayClient = TestClient[web.Request, web.Application]
 MakeGateway = Callable[..., Awaitable[GatewayClient]]
+
+
+class _WebSenderId:
+    """Equal to any sender id the gateway issues (`web-` + 24 URL-safe characters)."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and WEB_SENDER_ID.fullmatch(other) is not None
+
+    def __repr__(self) -> str:
+        return "<a web-... sender id>"
+
+
+WEB: Any = _WebSenderId()
 
 
 @pytest.fixture
@@ -46,6 +60,7 @@ def config(rasa: RasaStub, actions: ActionServerStub) -> GatewayConfig:
         max_message_chars=1000,
         rasa_timeout_s=5.0,
         health_timeout_s=1.0,
+        rasa_token=RASA_TOKEN,
     )
 
 
@@ -54,8 +69,15 @@ async def make_gateway(config: GatewayConfig) -> AsyncIterator[MakeGateway]:
     """`await make_gateway(rasa_timeout_s=0.3, client=...)`: a started gateway; config fields may be overridden."""
     started: list[GatewayClient] = []
 
-    async def make(client: RasaClient | None = None, **overrides: Any) -> GatewayClient:
-        gateway = TestClient(TestServer(create_app(dataclasses.replace(config, **overrides), client)))
+    async def make(
+        client: RasaClient | None = None,
+        notices: Any = None,
+        hub: Any = None,
+        console: web.Application | None = None,
+        **overrides: Any,
+    ) -> GatewayClient:
+        app = create_app(dataclasses.replace(config, **overrides), client, notices=notices, hub=hub, console=console)
+        gateway = TestClient(TestServer(app))
         await gateway.start_server()
         started.append(gateway)
         return gateway

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from assistant.gateway.messages import normalise
-from tests.assistant.gateway.conftest import GatewayClient
+from tests.assistant.gateway.conftest import WEB, GatewayClient
 from tests.assistant.gateway.stubs import RasaStub, Reply
 
 CARDS = [
@@ -115,7 +115,7 @@ async def test_a_product_search_turn_through_the_api(gateway: GatewayClient, ras
             ]
         )
     )
-    response = await gateway.post("/api/chat", json={"sender_id": "abc", "text": "red lunch bag"})
+    response = await gateway.post("/api/chat", json={"text": "red lunch bag"})
     assert response.status == 200
     assert response.headers["Cache-Control"] == "no-store"
     assert await response.json() == {
@@ -125,12 +125,12 @@ async def test_a_product_search_turn_through_the_api(gateway: GatewayClient, ras
             {"type": "buttons", "text": "Anything else?", "buttons": [{"title": "No", "payload": "/deny"}]},
         ]
     }
-    assert rasa.received == [{"sender": "abc", "message": "red lunch bag"}]
+    assert rasa.received == [{"sender": WEB, "message": "red lunch bag"}]
 
 
 async def test_markup_in_replies_is_passed_as_data_not_escaped_or_run(gateway: GatewayClient, rasa: RasaStub) -> None:
     evil = '<img src=x onerror="alert(1)">'
     rasa.script(Reply(json=[{"recipient_id": "abc", "text": evil}]))
-    response = await gateway.post("/api/chat", json={"sender_id": "abc", "text": "hi"})
+    response = await gateway.post("/api/chat", json={"text": "hi"})
     assert response.content_type == "application/json"
     assert await response.json() == {"messages": [{"type": "text", "text": evil}]}

@@ -17,7 +17,6 @@ from assistant.gateway.app import STATIC_DIR
 from tests.assistant.gateway.conftest import GatewayClient, MakeGateway
 
 HARNESS = Path(__file__).with_name("chat_page_harness.js")
-UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
 class Tags(HTMLParser):
@@ -162,13 +161,21 @@ def test_titles_are_title_cased_and_prices_formatted(rendered: dict[str, Any]) -
     assert rendered["formatPrice"] == ["£1.65", "£12.50", "£1,250.00", "€2.00", "£3.10", "n/a", "4.00 NOT-A-CURRENCY"]
 
 
-def test_the_sender_id_is_made_once_and_kept(rendered: dict[str, Any]) -> None:
-    ids = rendered["senderId"]
-    assert UUID.fullmatch(ids["first"])
-    assert ids["again"] == ids["stored"] == ids["first"]
-    for key in ("replacesInvalid", "blockedStorage", "withoutRandomUUID"):
-        assert UUID.fullmatch(ids[key]), key
+def test_the_page_keeps_no_id_of_its_own_and_checks_urls(rendered: dict[str, Any]) -> None:
+    for turn in (rendered["search"], rendered["buttons"], rendered["reload"]["live"]):
+        assert turn["storageAccesses"] == 0  # the cookie is the identity, not localStorage
+    for request in rendered["search"]["requests"] + rendered["buttons"]["requests"]:
+        assert "sender_id" not in request["body"]
     assert rendered["safeUrl"] == [None, None, "http://127.0.0.1:8080/static/bag.png", "https://example.org/bag.jpg"]
+
+
+def test_stock_badges_have_words_not_only_colour(rendered: dict[str, Any]) -> None:
+    assert rendered["stockBadge"] == [
+        {"level": "low", "label": "Only 3 left"},
+        {"level": "out", "label": "Out of stock"},
+        None,
+        None,
+    ]
 
 
 def test_a_search_turn_renders_cards_as_text(rendered: dict[str, Any]) -> None:
@@ -176,15 +183,21 @@ def test_a_search_turn_renders_cards_as_text(rendered: dict[str, Any]) -> None:
     assert (turn["shiftEnterPrevented"], turn["requestsAfterShiftEnter"], turn["enterPrevented"]) == (False, 0, True)
     [request] = turn["requests"]
     assert request["url"] == "/api/chat"
-    assert request["body"] == {"sender_id": "kept-id_123", "text": "red lunch bag"}
+    assert request["body"] == {"text": "red lunch bag"}
     assert request["headers"]["Content-Type"] == "application/json"
     assert (request["typingShown"], request["sendDisabled"]) == (True, True)
     assert (turn["typingHidden"], turn["sendDisabled"], turn["input"], turn["maxLength"]) == (True, False, "", 250)
     assert turn["entries"][0] == {"className": "msg msg-user", "text": "You said: red lunch bag"}
     assert turn["entries"][1]["text"] == f"Assistant: Here is what I found for “{EVIL}”:"
     assert turn["cards"] == [
-        {"title": "Lunch Bag Red Retrospot", "price": "£1.65", "sku": "SKU 20725"},
-        {"title": EVIL, "price": "£12.50", "sku": f"SKU {EVIL}"},
+        {
+            "title": "Lunch Bag Red Retrospot",
+            "price": "£1.65",
+            "sku": "SKU 20725",
+            "stock": "!Only 3 left",
+            "stockClass": "stock stock-low",
+        },
+        {"title": EVIL, "price": "£12.50", "sku": f"SKU {EVIL}", "stock": f"✕{EVIL}", "stockClass": "stock stock-out"},
     ]
     assert turn["images"] == ["http://127.0.0.1:8080/static/bag.png"]  # the javascript: URL was dropped
     assert turn["notices"] == []
@@ -216,3 +229,41 @@ def test_buttons_are_quick_replies_that_send_their_payload(rendered: dict[str, A
 def test_blank_input_is_not_sent(rendered: dict[str, Any]) -> None:
     assert rendered["blank"]["requests"] == []
     assert rendered["blank"]["entries"] == []
+
+
+def test_a_reload_shows_the_history_then_live_staff_replies(rendered: dict[str, Any]) -> None:
+    before = rendered["reload"]["afterHistory"]
+    assert before["gets"] == ["/api/history"]
+    assert [e["className"] for e in before["entries"]] == [
+        "msg msg-user",
+        "msg msg-user",
+        "msg msg-user",
+        "msg msg-bot",
+        "status status-taken",
+        "msg msg-agent",
+    ]
+    assert before["entries"][0]["text"] == "You said: red lunch bag"
+    assert before["userImages"] == ["/api/uploads/0123456789abcdef0123456789abcdef"]  # the javascript: one is not
+    assert before["entries"][2]["text"] == "You said: Photo"
+    assert before["cards"][0]["stock"] == "✓In stock"
+    assert before["entries"][5]["text"] == f"Staff reply from Alex (shop staff):{EVIL}"
+    assert before["statusLine"] == {"text": "A member of staff has joined the chat.", "hidden": False}
+
+    live = rendered["reload"]["live"]
+    assert rendered["reload"]["streamUrl"] == "/api/events"
+    assert live["entries"][6] == {
+        "className": "msg msg-agent",
+        "text": f"Staff reply from {EVIL} (shop staff):Hello from Alex",
+    }
+    assert live["entries"][7] == {"className": "status status-bot", "text": "You're back with the assistant."}
+    assert live["entries"][8]["text"] == "Assistant: Good news: back in stock."
+    assert live["statusLine"] == {"text": "", "hidden": True}
+    assert live["requests"] == []
+
+
+def test_without_history_or_event_source_the_chat_still_works(rendered: dict[str, Any]) -> None:
+    turn = rendered["noHistory"]
+    assert turn["notices"] == ["Notice: Your earlier messages could not be loaded just now."]
+    assert turn["entries"][-1]["text"] == "Assistant: Hi!"
+    assert turn["intervals"] == [30000]  # notices polled every 30 s
+    assert turn["stream"] is None

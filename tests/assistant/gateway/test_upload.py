@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from tests.assistant.gateway.conftest import GatewayClient, MakeGateway
+from tests.assistant.gateway.conftest import WEB, GatewayClient, MakeGateway
 from tests.assistant.gateway.stubs import RasaStub, Reply
 from tests.retrieval.vision import images
 
@@ -27,7 +27,7 @@ async def uploader(make_gateway: MakeGateway, tmp_path: Path) -> GatewayClient:
     return await make_gateway(uploads_dir=tmp_path / "uploads", max_upload_bytes=MAX_BYTES)
 
 
-def form(photo: bytes | None, sender: str | None = SENDER, filename: str = "photo.jpg") -> aiohttp.FormData:
+def form(photo: bytes | None, sender: str | None = None, filename: str = "photo.jpg") -> aiohttp.FormData:
     data = aiohttp.FormData(default_to_multipart=True)
     if sender is not None:
         data.add_field("sender_id", sender)
@@ -56,9 +56,9 @@ async def test_a_photo_is_stored_and_announced_to_rasa_as_share_photo(
     body = await response.json()
     assert body["messages"] == [{"type": "text", "text": "That looks like a mug."}]
     image_id = body["image_id"]
-    assert rasa.received == [{"sender": SENDER, "message": f'/share_photo{{"image_id": "{image_id}"}}'}]
+    assert rasa.received == [{"sender": WEB, "message": f'/share_photo{{"image_id": "{image_id}"}}'}]
     meta = json.loads((tmp_path / "uploads" / f"{image_id}.json").read_text())
-    assert meta["sender_id"] == SENDER
+    assert meta["sender_id"] == rasa.received[0]["sender"]  # bound to the shopper of the cookie
     with Image.open(tmp_path / "uploads" / f"{image_id}.jpg") as saved:
         assert saved.size == (600, 400) and not saved.getexif()  # upright, metadata gone
 
@@ -119,7 +119,6 @@ async def test_a_chunked_upload_is_cut_off_at_the_limit_while_streaming(
             yield bytes(1024 * 1024)
 
     data = aiohttp.FormData()
-    data.add_field("sender_id", SENDER)
     data.add_field("photo", endless_photo(), filename="big.jpg", content_type="image/jpeg")
     try:
         response = await uploader.post("/api/upload", data=data)
@@ -145,18 +144,25 @@ async def test_memory_stays_bounded_during_a_bomb_and_a_big_upload(uploader: Gat
 @pytest.mark.parametrize(
     ("data", "code"),
     [
-        (form(images.coffee_jpeg(), sender=None), "invalid_sender_id"),
         (form(images.coffee_jpeg(), sender="../../etc"), "invalid_sender_id"),
         (form(None), "missing_photo"),
     ],
-    ids=["no-sender", "bad-sender", "no-photo"],
+    ids=["bad-sender", "no-photo"],
 )
 async def test_malformed_forms_are_refused(uploader: GatewayClient, data: aiohttp.FormData, code: str) -> None:
     assert (await error_of(await uploader.post("/api/upload", data=data), 400))["code"] == code
 
 
+async def test_an_upload_for_someone_else_is_refused(uploader: GatewayClient, rasa: RasaStub, tmp_path: Path) -> None:
+    response = await uploader.post(
+        "/api/upload", data=form(images.coffee_jpeg(), sender="web-someoneelse0000000000000")
+    )
+    assert (await error_of(response, 403))["code"] == "sender_mismatch"
+    assert rasa.received == [] and stored_files(tmp_path) == []
+
+
 async def test_only_multipart_is_accepted(uploader: GatewayClient) -> None:
-    error = await error_of(await uploader.post("/api/upload", json={"sender_id": SENDER, "photo": "x"}), 415)
+    error = await error_of(await uploader.post("/api/upload", json={"photo": "x"}), 415)
     assert error["code"] == "not_multipart"
 
 
@@ -185,7 +191,7 @@ async def test_photos_are_decoded_off_the_event_loop(uploader: GatewayClient, ra
 async def test_typed_intents_and_forged_image_ids_are_neutralised(gateway: GatewayClient, rasa: RasaStub) -> None:
     forged = '/share_photo{"image_id": "' + "a" * 32 + '"}'
     for text in (forged, "/greet", "  //checkout"):
-        response = await gateway.post("/api/chat", json={"sender_id": SENDER, "text": text})
+        response = await gateway.post("/api/chat", json={"text": text})
         assert response.status == 200
     sent = [m["message"] for m in rasa.received]
     assert sent == ['share_photo{"image_id": "' + "a" * 32 + '"}', "greet", "checkout"]
@@ -196,14 +202,15 @@ async def test_a_button_payload_shown_to_the_sender_still_works(gateway: Gateway
     rasa.script(
         Reply(json=[{"recipient_id": SENDER, "text": "Place it?", "buttons": [{"title": "Yes", "payload": "/affirm"}]}])
     )
-    await gateway.post("/api/chat", json={"sender_id": SENDER, "text": "checkout"})
-    await gateway.post("/api/chat", json={"sender_id": SENDER, "text": "/affirm"})
-    await gateway.post("/api/chat", json={"sender_id": "someone-else", "text": "/affirm"})
+    await gateway.post("/api/chat", json={"text": "checkout"})
+    await gateway.post("/api/chat", json={"text": "/affirm"})
+    gateway.session.cookie_jar.clear()  # another shopper: the payload was not offered to them
+    await gateway.post("/api/chat", json={"text": "/affirm"})
     assert [m["message"] for m in rasa.received] == ["checkout", "/affirm", "affirm"]
 
 
 async def test_a_lone_slash_is_an_empty_message(gateway: GatewayClient) -> None:
-    error = await error_of(await gateway.post("/api/chat", json={"sender_id": SENDER, "text": " / "}), 400)
+    error = await error_of(await gateway.post("/api/chat", json={"text": " / "}), 400)
     assert error["code"] == "empty_text"
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from assistant.gateway.validation import clean_text
-from tests.assistant.gateway.conftest import GatewayClient, MakeGateway
+from tests.assistant.gateway.conftest import WEB, GatewayClient, MakeGateway
 from tests.assistant.gateway.stubs import RasaStub
 
 JSON = {"Content-Type": "application/json"}
@@ -36,15 +36,15 @@ async def assert_error(response: Any, status: int, code: str, *mentions: str) ->
     ("body", "headers", "code", "mentions"),
     [
         ("this is not json", JSON, "invalid_json", ["not valid", "JSON"]),
-        ('{"sender_id": "abc", "text": "hi"', JSON, "invalid_json", ["JSON"]),
-        ('{"sender_id": "abc", "text": "hi"}', {"Content-Type": "text/plain"}, "invalid_json", ["application/json"]),
+        ('{"text": "hi"', JSON, "invalid_json", ["JSON"]),
+        ('{"text": "hi"}', {"Content-Type": "text/plain"}, "invalid_json", ["application/json"]),
         (
-            '{"sender_id": "abc", "text": "hi"}',
+            '{"text": "hi"}',
             {"Content-Type": "application/x-www-form-urlencoded"},
             "invalid_json",
             [],
         ),
-        (b'{"sender_id": "abc", "text": "caf\xe9"}', JSON, "invalid_json", ["UTF-8"]),
+        (b'{"text": "caf\xe9"}', JSON, "invalid_json", ["UTF-8"]),
         ("[" * 5000 + "]" * 5000, JSON, "invalid_json", []),
         ("", JSON, "invalid_json", []),
         ('["abc", "hi"]', JSON, "invalid_body", ["JSON object"]),
@@ -72,9 +72,7 @@ async def test_malformed_bodies_are_refused(
 
 
 async def test_a_request_without_content_type_is_refused(gateway: GatewayClient, rasa: RasaStub) -> None:
-    response = await gateway.post(
-        "/api/chat", data=b'{"sender_id": "abc", "text": "hi"}', skip_auto_headers=["Content-Type"]
-    )
+    response = await gateway.post("/api/chat", data=b'{"text": "hi"}', skip_auto_headers=["Content-Type"])
     await assert_error(response, 400, "invalid_json", "application/json")
     assert rasa.received == []
 
@@ -83,14 +81,13 @@ async def test_a_request_without_content_type_is_refused(gateway: GatewayClient,
     ("body", "status", "code", "mentions"),
     [
         ({"sender_id": "abc"}, 400, "missing_field", ["'text'"]),
-        ({"text": "hi"}, 400, "missing_field", ["'sender_id'"]),
-        ({}, 400, "missing_field", ["'sender_id'", "'text'"]),
-        ({"sender_id": "abc", "text": "hi", "locale": "en"}, 400, "unknown_field", ["'locale'"]),
+        ({}, 400, "missing_field", ["'text'"]),
+        ({"text": "hi", "locale": "en"}, 400, "unknown_field", ["'locale'"]),
         ({"sender": "abc", "message": "hi"}, 400, "unknown_field", ["'message'", "'sender'"]),
         ({"sender_id": 42, "text": "hi"}, 400, "invalid_type", ["'sender_id'", "number"]),
-        ({"sender_id": "abc", "text": None}, 400, "invalid_type", ["'text'", "null"]),
-        ({"sender_id": "abc", "text": ["hi"]}, 400, "invalid_type", ["'text'", "array"]),
-        ({"sender_id": "abc", "text": True}, 400, "invalid_type", ["'text'", "boolean"]),
+        ({"text": None}, 400, "invalid_type", ["'text'", "null"]),
+        ({"text": ["hi"]}, 400, "invalid_type", ["'text'", "array"]),
+        ({"text": True}, 400, "invalid_type", ["'text'", "boolean"]),
         ({"sender_id": "", "text": "hi"}, 400, "invalid_sender_id", ["64"]),
         ({"sender_id": "a" * 65, "text": "hi"}, 400, "invalid_sender_id", []),
         ({"sender_id": "has space", "text": "hi"}, 400, "invalid_sender_id", []),
@@ -98,10 +95,10 @@ async def test_a_request_without_content_type_is_refused(gateway: GatewayClient,
         ({"sender_id": "abc\n", "text": "hi"}, 400, "invalid_sender_id", []),
         ({"sender_id": "émile", "text": "hi"}, 400, "invalid_sender_id", []),
         ({"sender_id": "<script>", "text": "hi"}, 400, "invalid_sender_id", []),
-        ({"sender_id": "abc", "text": ""}, 400, "empty_text", []),
-        ({"sender_id": "abc", "text": "  \n\t  "}, 400, "empty_text", []),
-        ({"sender_id": "abc", "text": "\x00\x07\x1b"}, 400, "empty_text", []),
-        ({"sender_id": "abc", "text": "a" * 1001}, 413, "text_too_long", ["1001", "1000"]),
+        ({"text": ""}, 400, "empty_text", []),
+        ({"text": "  \n\t  "}, 400, "empty_text", []),
+        ({"text": "\x00\x07\x1b"}, 400, "empty_text", []),
+        ({"text": "a" * 1001}, 413, "text_too_long", ["1001", "1000"]),
     ],
 )
 async def test_invalid_messages_are_refused_with_a_code_naming_the_problem(
@@ -112,7 +109,7 @@ async def test_invalid_messages_are_refused_with_a_code_naming_the_problem(
 
 
 async def test_many_unknown_fields_are_summarised(gateway: GatewayClient) -> None:
-    body = {"sender_id": "abc", "text": "hi"} | {f"field{i:02d}": i for i in range(20)}
+    body = {"text": "hi"} | {f"field{i:02d}": i for i in range(20)}
     message = await assert_error(await post_raw(gateway, json.dumps(body)), 400, "unknown_field", "'field00'")
     assert "and 15 more" in message
     assert "'field19'" not in message
@@ -120,38 +117,36 @@ async def test_many_unknown_fields_are_summarised(gateway: GatewayClient) -> Non
 
 async def test_the_limit_is_the_configured_one(make_gateway: MakeGateway, rasa: RasaStub) -> None:
     gateway = await make_gateway(max_message_chars=10)
-    await assert_error(
-        await gateway.post("/api/chat", json={"sender_id": "abc", "text": "a" * 11}), 413, "text_too_long", "10"
-    )
-    response = await gateway.post("/api/chat", json={"sender_id": "abc", "text": "a" * 10})
+    await assert_error(await gateway.post("/api/chat", json={"text": "a" * 11}), 413, "text_too_long", "10")
+    response = await gateway.post("/api/chat", json={"text": "a" * 10})
     assert response.status == 200
-    assert rasa.received == [{"sender": "abc", "message": "a" * 10}]
+    assert rasa.received == [{"sender": WEB, "message": "a" * 10}]
 
 
 async def test_a_message_of_exactly_the_limit_is_accepted(gateway: GatewayClient, rasa: RasaStub) -> None:
-    response = await gateway.post("/api/chat", json={"sender_id": "abc", "text": "é" * 1000})
+    response = await gateway.post("/api/chat", json={"text": "é" * 1000})
     assert response.status == 200
-    assert rasa.received == [{"sender": "abc", "message": "é" * 1000}]
+    assert rasa.received == [{"sender": WEB, "message": "é" * 1000}]
 
 
 async def test_the_limit_counts_characters_left_after_cleaning(gateway: GatewayClient, rasa: RasaStub) -> None:
-    response = await gateway.post("/api/chat", json={"sender_id": "abc", "text": "a" * 1000 + "\x00" * 50})
+    response = await gateway.post("/api/chat", json={"text": "a" * 1000 + "\x00" * 50})
     assert response.status == 200
-    assert rasa.received == [{"sender": "abc", "message": "a" * 1000}]
+    assert rasa.received == [{"sender": WEB, "message": "a" * 1000}]
 
 
 @pytest.mark.parametrize("size", [64 * 1024, 1024 * 1024])
 async def test_a_huge_body_is_refused_with_json_not_an_html_page(
     gateway: GatewayClient, rasa: RasaStub, size: int
 ) -> None:
-    body = json.dumps({"sender_id": "abc", "text": "a" * size})
+    body = json.dumps({"text": "a" * size})
     await assert_error(await post_raw(gateway, body), 413, "body_too_large", "16384 bytes", "1000 characters")
     assert rasa.received == []
 
 
 async def test_a_huge_chunked_body_without_length_is_refused(gateway: GatewayClient, rasa: RasaStub) -> None:
     async def chunks() -> AsyncIterator[bytes]:
-        yield b'{"sender_id": "abc", "text": "'
+        yield b'{"text": "'
         for _ in range(64):
             yield b"a" * 1024
         yield b'"}'
@@ -174,22 +169,22 @@ async def test_a_huge_chunked_body_without_length_is_refused(gateway: GatewayCli
     ],
 )
 async def test_text_reaches_rasa_verbatim(gateway: GatewayClient, rasa: RasaStub, text: str) -> None:
-    response = await gateway.post("/api/chat", json={"sender_id": "Shopper_1-a", "text": text})
+    response = await gateway.post("/api/chat", json={"text": text})
     assert response.status == 200
-    assert rasa.received == [{"sender": "Shopper_1-a", "message": text}]
+    assert rasa.received == [{"sender": WEB, "message": text}]
 
 
 async def test_control_characters_are_stripped_before_forwarding(gateway: GatewayClient, rasa: RasaStub) -> None:
     text = "red\x00 lunch\x1b[0m\x7f\x85 bag\r\nsecond line\rthird\tline\n\u200b🎁"
-    response = await gateway.post("/api/chat", json={"sender_id": "abc", "text": text})
+    response = await gateway.post("/api/chat", json={"text": text})
     assert response.status == 200
-    assert rasa.received == [{"sender": "abc", "message": "red lunch[0m bag\nsecond line\nthird line\n\u200b🎁"}]
+    assert rasa.received == [{"sender": WEB, "message": "red lunch[0m bag\nsecond line\nthird line\n\u200b🎁"}]
 
 
 async def test_lone_surrogates_are_stripped(gateway: GatewayClient, rasa: RasaStub) -> None:
-    response = await post_raw(gateway, '{"sender_id": "abc", "text": "bag \\ud800 red"}')
+    response = await post_raw(gateway, '{"text": "bag \\ud800 red"}')
     assert response.status == 200
-    assert rasa.received == [{"sender": "abc", "message": "bag  red"}]
+    assert rasa.received == [{"sender": WEB, "message": "bag  red"}]
 
 
 def test_clean_text_keeps_newlines_and_drops_other_controls() -> None:
@@ -214,7 +209,7 @@ async def test_wrong_methods_answer_json_405_with_allow(gateway: GatewayClient) 
 
 
 async def test_a_charset_parameter_is_accepted(gateway: GatewayClient, rasa: RasaStub) -> None:
-    body = json.dumps({"sender_id": "abc", "text": "mug"}).encode()
+    body = json.dumps({"text": "mug"}).encode()
     response = await post_raw(gateway, body, {"Content-Type": "application/json; charset=utf-8"})
     assert response.status == 200
-    assert rasa.received == [{"sender": "abc", "message": "mug"}]
+    assert rasa.received == [{"sender": WEB, "message": "mug"}]
