@@ -7,7 +7,14 @@ zero results; queries without one give the share answered with zero results ("ab
 Hybrid is also run with the int8 ONNX query encoder (the index is always built by the torch encoder), to check that
 the faster encoder keeps the quality. Target: hybrid NDCG@10 ≥ 1.05 × the better of BM25-only and dense-only.
 
-    PYTHONPATH=. .venv-app/bin/python bench/search_quality.py [--judgments FILE] [--show-misses N]
+    PYTHONPATH=. .venv-app/bin/python bench/search_quality.py [--judgments FILE] [--show-misses N] [--cross-validate]
+
+`--cross-validate` chooses the hybrid's whole-query abstention (`COVERAGE_MIN`, `DENSE_CONFIDENT` in
+`retrieval.hybrid`) by 2-fold cross-validation: the queries are split in two folds (answerable and no-answer ones
+alternately, in file order); on each training fold the setting with the most abstention among those that lose at most
+`MAX_NDCG_LOSS` NDCG@10 against abstention off is chosen (ties: the least strict), and it is scored on the other
+fold. The held-out folds' figures are the estimate; where the folds choose different values, the looser one is
+shipped (a real query answered matters more than a nonsense one refused).
 """
 
 from __future__ import annotations
@@ -26,9 +33,9 @@ from assistant.settings import load_settings
 from catalog.db import make_engine, require_built
 from catalog.repository import SqlProductRepository
 from catalog.stock import StockService
-from retrieval.encoder import MiniLMEncoder, TextEncoder
+from retrieval.encoder import MiniLMEncoder, TextEncoder, Vectors
 from retrieval.errors import InvalidQuery
-from retrieval.hybrid import FusionMethod, HybridProductSearch, RetrievalMode, SearchRequest
+from retrieval.hybrid import FusionMethod, HybridProductSearch, HybridTuning, RetrievalMode, SearchRequest
 from retrieval.metrics import ndcg_at_k, recall_at_k, reciprocal_rank
 from retrieval.onnx_encoder import OnnxMiniLMEncoder
 from retrieval.query import ContradictoryFilters
@@ -36,6 +43,9 @@ from retrieval.service import open_hybrid_search
 
 DEFAULT_JUDGMENTS = Path(__file__).resolve().parent / "data" / "search_judgments.yml"
 REQUIRED_GAIN = 0.05
+MAX_NDCG_LOSS = 0.001
+COVERAGE_GRID = (0.4, 0.5, 0.6, 0.7, 0.8)
+CONFIDENT_GRID = (0.45, 0.5, 0.55, 0.6, 0.65)
 
 
 @dataclass(frozen=True)
@@ -88,10 +98,67 @@ def evaluate(
     return Scores(mean(ndcg), mean(recall), mean(rr), mean(zero), mean(abstained)), ndcg
 
 
+class CachedEncoder:
+    """A `TextEncoder` that remembers each query's vector, so a grid of settings encodes every query once."""
+
+    def __init__(self, inner: TextEncoder) -> None:
+        self._inner = inner
+        self._cache: dict[str, Vectors] = {}
+        self.name, self.dim = inner.name, inner.dim
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> Vectors:
+        key = "\0".join(texts)
+        if key not in self._cache:
+            self._cache[key] = self._inner.encode(texts, batch_size=batch_size, progress=progress)
+        return self._cache[key]
+
+
+def folds(judged: Sequence[Judged]) -> tuple[list[Judged], list[Judged]]:
+    """Two folds, answerable and no-answer queries alternating in file order (both kinds in both folds)."""
+    answerable = [j for j in judged if j.grades]
+    none = [j for j in judged if not j.grades]
+    return answerable[0::2] + none[0::2], answerable[1::2] + none[1::2]
+
+
+def choose_tuning(search: HybridProductSearch, train: Sequence[Judged]) -> tuple[HybridTuning, Scores]:
+    """The most abstaining setting that costs the training queries at most MAX_NDCG_LOSS NDCG@10."""
+    hybrid, weighted = RetrievalMode.HYBRID, FusionMethod.WEIGHTED
+    search.tuning = HybridTuning(coverage_min=0.0)
+    base, _ = evaluate(search, train, hybrid, weighted)
+    best, best_scores = search.tuning, base
+    for coverage in COVERAGE_GRID:  # least strict first, so ties keep the looser setting
+        for confident in CONFIDENT_GRID:
+            search.tuning = HybridTuning(coverage_min=coverage, dense_confident=confident)
+            scores, _ = evaluate(search, train, hybrid, weighted)
+            if scores.ndcg10 >= base.ndcg10 - MAX_NDCG_LOSS and scores.abstained > best_scores.abstained:
+                best, best_scores = search.tuning, scores
+    return best, best_scores
+
+
+def cross_validate(search: HybridProductSearch, judged: Sequence[Judged]) -> None:
+    first, second = folds(judged)
+    print("\n2-fold cross-validation of the whole-query abstention (hybrid weighted, MiniLM torch):")
+    for name, (train, test) in (("A → B", (first, second)), ("B → A", (second, first))):
+        tuning, _ = choose_tuning(search, train)
+        search.tuning = tuning
+        scores, _ = evaluate(search, test, RetrievalMode.HYBRID, FusionMethod.WEIGHTED)
+        search.tuning = HybridTuning(coverage_min=0.0)
+        off, _ = evaluate(search, test, RetrievalMode.HYBRID, FusionMethod.WEIGHTED)
+        print(
+            f"  chosen on fold {name[0]}, scored on fold {name[-1]}: COVERAGE_MIN={tuning.coverage_min} "
+            f"DENSE_CONFIDENT={tuning.dense_confident} → held-out fold NDCG@10 {scores.ndcg10:.3f} "
+            f"(off: {off.ndcg10:.3f}), abstained {scores.abstained:.0%} (off: {off.abstained:.0%})"
+        )
+    search.tuning = HybridTuning()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--judgments", type=Path, default=DEFAULT_JUDGMENTS)
     parser.add_argument("--show-misses", type=int, default=0, help="print the N queries where hybrid scores worst")
+    parser.add_argument(
+        "--cross-validate", action="store_true", help="choose the hybrid's abstention setting by 2-fold CV"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -138,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"(target ≥ +{REQUIRED_GAIN:.0%}: {'met' if gain >= REQUIRED_GAIN else 'NOT met'})"
     )
     print(f"int8 ONNX query encoder vs torch (hybrid): NDCG@10 {onnx:.3f} vs {hybrid:.3f} ({onnx / hybrid - 1:+.2%})")
+    if args.cross_validate:
+        cross_validate(open_hybrid_search(settings.index_path, products, CachedEncoder(torch_encoder), stock), judged)
     if args.show_misses:
         answerable_items = [j for j in judged if j.grades]
         worst = np.argsort(per_query["hybrid weighted (MiniLM torch)"])[: args.show_misses]

@@ -128,6 +128,7 @@ def _rx(*alternatives: str) -> re.Pattern[str]:
     return re.compile(r"\b(?:" + "|".join(alternatives) + r")\b")
 
 
+_COLOUR_NAMES = ("PINK", "BLUE", "GREEN", "PURPLE", "BROWN", "GREY", "GRAY", "YELLOW", "RED", "LILAC", "GOLD", "IVORY")
 C = Category
 CATEGORY_RULES: tuple[tuple[Category, str, re.Pattern[str]], ...] = (
     (
@@ -166,16 +167,18 @@ CATEGORY_RULES: tuple[tuple[Category, str, re.Pattern[str]], ...] = (
             r"CAKESTAND",
             r"EGG CUPS?",
             r"TABLE RUN(?:NER)?",
+            r"NAPKIN CHARMS?",
         ),
     ),
-    (C.CARDS_WRAP, "gift bags", _rx(r"GIFT BAGS?")),
+    (C.CARDS_WRAP, "gift bags", _rx(r"GIFT BAGS?", r"PAPER BAGS?")),
+    (C.TOYS, "toys & games", _rx(r"SOFT TOYS?")),  # "DOCTOR'S BAG SOFT TOY" is a toy
     (C.BAGS, "purses & wallets", _rx(r"(?:CARD )?WALLETS?")),
     (
         C.BATH_BEAUTY,
         "bathroom",
         _rx(r"COSMETIC BAG", r"WASH ?BAG", r"TOILETRY BAG", r"TISSUE BOX", r"FLANNEL", r"BATHROOM SET"),
     ),
-    (C.HOME_DECOR, "home decor", _rx(r"DOOR ?STOP", r"FILLER PAD", r"CUSHION PAD")),
+    (C.HOME_DECOR, "home decor", _rx(r"DOOR ?STOP", r"FILLER PAD", r"CUSHION PAD", r"COFFEE TABLE", r"SIDE TABLE")),
     (C.GARDEN, "picnic", _rx(r"PICNIC")),
     (C.OTHER, "electronics", _rx(r"RADIO", r"SPEAKER", r"TORCH", r"CALCULATOR")),
     (C.OTHER, "pets", _rx(r"DOGS? COLLAR", r"CAT COLLAR", r"DOG LEAD", r"DOG HOODIE", r"NIGHT COLLAR")),
@@ -193,7 +196,16 @@ CATEGORY_RULES: tuple[tuple[Category, str, re.Pattern[str]], ...] = (
     (
         C.HOME_DECOR,
         "lighting",
-        _rx(r"FAIRY LIGHTS?", r"LIGHT CHAIN", r"LED", r"LIGHTS", r"LIGHT", r"LAMP", r"LAMPSHADE", r"LIGHTBULB"),
+        _rx(
+            r"FAIRY LIGHTS?",
+            r"LIGHT CHAIN",
+            r"LED",
+            r"LIGHTS",
+            rf"LIGHT(?! (?:{'|'.join(_COLOUR_NAMES)})\b)",  # not "LIGHT PINK BOWL": a shade, not a lamp
+            r"LAMP",
+            r"LAMPSHADE",
+            r"LIGHTBULB",
+        ),
     ),
     (
         C.CANDLES,

@@ -1,4 +1,10 @@
-"""`python -m retrieval build [--force]`: build the product index from the catalog, unless it is up to date."""
+"""`python -m retrieval build [--force]`: build the product index from the catalog, unless it is up to date.
+
+For the reference store it first completes the product attributes: titles the catalog's rules leave in "other" get
+the category their nearest neighbours in MiniLM title space agree on (`catalog.attribute_store`; skipped when already
+done for these titles and rules), so the index and BM25 are built on the final categories. Other stores (the grocery
+store) bring their own categories and are left as they are.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from assistant.settings import SettingsError, load_settings
+from assistant.settings import SettingsError, Store, load_settings
+from catalog.attribute_store import derive_product_attributes, format_attributes_report
 from catalog.db import make_engine, require_built
 from catalog.errors import CatalogError
 from catalog.repository import SqlProductRepository
@@ -25,12 +32,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         engine = make_engine(settings.database_url)
+        encoder = MiniLMEncoder()
         try:
             require_built(engine)
+            if settings.store is Store.ONLINE_RETAIL:  # the title rules are the giftware store's; others keep theirs
+                attributes = derive_product_attributes(
+                    engine, embed=lambda titles: encoder.encode([" ".join(t.split()).lower() for t in titles])
+                )
+                if not attributes.skipped:
+                    print(format_attributes_report(attributes))
             products = list(SqlProductRepository(engine).iter_all())
         finally:
             engine.dispose()
-        encoder = MiniLMEncoder()
         report = ensure_product_index(
             products, encoder, settings.index_path, model_signature(encoder.model_path), force=args.force
         )

@@ -9,6 +9,16 @@ weighting (`FusionMethod.WEIGHTED`, the default): LEXICAL_WEIGHT × BM25 score /
 chose it; `bench/search_quality.py`) over reciprocal rank fusion (`FusionMethod.RRF`, Σ 1 / (RRF_K + rank)) and
 other weights; RRF stays available. A product that neither retriever finds relevant (no BM25 word match and cosine
 below `DENSE_MIN_SCORE`) is not returned, so nonsense queries get no results instead of random ones.
+Abstention: a query with no correct answer in the store ("washing machine", "car tyres") still shares a word or two
+with some titles and lands near something in embedding space, so the per-product rule above answers most of them.
+The hybrid search therefore also looks at the query as a whole and returns nothing when BOTH retrievers are unsure:
+no allowed product contains at least `COVERAGE_MIN` of the query's words (idf-weighted, `Bm25Index.coverage`) AND
+no product's cosine reaches `DENSE_CONFIDENT`. `bench/search_quality.py --cross-validate` chooses them by 2-fold
+cross-validation on the judged set (on each training fold, the most abstention on no-answer queries among the
+settings that cost answerable queries ≤ 0.001 NDCG@10; scored on the other fold). Both folds chose COVERAGE_MIN 0.6;
+for DENSE_CONFIDENT one chose 0.55 and the other 0.5, and the looser 0.5 is kept because 0.55 cost a real query on
+the other fold ("kitchen gadgets"). Held-out-fold estimate: 47-67% of no-answer queries abstained (7% before),
+answerable NDCG@10 unchanged to -0.012.
 When nothing is left, `SearchResult.empty_reason` names the constraint that emptied the result and how many products
 relaxing each constraint would give, so the caller (the chat action) can offer to relax it.
 
@@ -42,7 +52,32 @@ RRF_K = 60
 LEXICAL_WEIGHT = 0.3
 DENSE_MIN_SCORE = 0.35
 """Cosine below which a dense-only match is not returned (all-MiniLM-L6-v2: unrelated texts score ~0-0.3)."""
+COVERAGE_MIN = 0.6
+"""Share of the query's words (idf-weighted) the best-covered product must contain, unless the dense side is sure."""
+DENSE_CONFIDENT = 0.5
+"""Cosine at which the dense retriever alone vouches for a query whose words no product covers."""
 MIN_POOL = 100
+
+
+@dataclass(frozen=True)
+class HybridTuning:
+    """The hybrid search's tuned values in one object (the bench's cross-validation tries others)."""
+
+    lexical_weight: float = LEXICAL_WEIGHT
+    dense_min_score: float = DENSE_MIN_SCORE
+    coverage_min: float = COVERAGE_MIN
+    """0 turns the whole-query abstention off."""
+    dense_confident: float = DENSE_CONFIDENT
+
+    def __post_init__(self) -> None:
+        for name in ("lexical_weight", "coverage_min"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"HybridTuning.{name} has value {value}; expected a number from 0 to 1")
+        for name in ("dense_min_score", "dense_confident"):
+            value = getattr(self, name)
+            if not -1.0 <= value <= 1.0:
+                raise ValueError(f"HybridTuning.{name} has value {value}; expected a cosine from -1 to 1")
 
 
 class RetrievalMode(StrEnum):
@@ -155,7 +190,13 @@ class SearchSnapshot:
 class HybridProductSearch:
     """`ProductSearch` and `find(SearchRequest)` over a `SearchSnapshot`, a query encoder and (optionally) stock."""
 
-    def __init__(self, snapshot: SearchSnapshot, encoder: TextEncoder, stock: StockAvailability | None = None) -> None:
+    def __init__(
+        self,
+        snapshot: SearchSnapshot,
+        encoder: TextEncoder,
+        stock: StockAvailability | None = None,
+        tuning: HybridTuning | None = None,
+    ) -> None:
         if encoder.dim != snapshot.vectors.dim:
             raise RetrievalUnavailable(
                 f"the index holds {snapshot.vectors.dim}-dimensional vectors but {encoder.name} makes {encoder.dim}; "
@@ -165,6 +206,7 @@ class HybridProductSearch:
         self._encoder = encoder
         self._stock = stock
         self._stemmer = threading.local()
+        self.tuning = tuning or HybridTuning()
 
     @property
     def snapshot(self) -> SearchSnapshot:
@@ -198,13 +240,13 @@ class HybridProductSearch:
         explanation += [f"{wrote} → {fixed}" for wrote, fixed in parsed.corrections]
         explanation += [f"filter: {d}" for d in filters.describe()] + list(parsed.notes)
         need = request.offset + request.k
-        ranked = self._rank(snap, parsed.text, allowed, need, request.mode, request.fusion)
+        ranked = self._rank(snap, parsed.text, allowed, need, request.mode, request.fusion, _compounds(parsed))
         hits = [
             SearchHit(snap.products[pos], score) for pos, score in ranked[request.offset : request.offset + request.k]
         ]
         empty = None
         if not ranked and masks:
-            empty = self._why_empty(snap, parsed.text, masks, request.mode)
+            empty = self._why_empty(snap, parsed, masks, request.mode)
         return SearchResult(
             hits=hits,
             query=parsed,
@@ -260,11 +302,12 @@ class HybridProductSearch:
         return out
 
     def _why_empty(
-        self, snap: SearchSnapshot, text: str, masks: list[Constraint], mode: RetrievalMode
+        self, snap: SearchSnapshot, parsed: ParsedQuery, masks: list[Constraint], mode: RetrievalMode
     ) -> EmptyReason | None:
         """The constraint that emptied the result: the first one after which nothing relevant is left."""
         relevant = np.zeros(len(snap.ids), dtype=bool)
-        found = self._rank(snap, text, np.ones(len(snap.ids), dtype=bool), min(len(snap.ids), 1000), mode)
+        everything = np.ones(len(snap.ids), dtype=bool)
+        found = self._rank(snap, parsed.text, everything, min(len(snap.ids), 1000), mode, compounds=_compounds(parsed))
         relevant[[pos for pos, _ in found]] = True
         if not relevant.any():
             return None  # the words match nothing, filters or not
@@ -293,8 +336,14 @@ class HybridProductSearch:
         need: int,
         mode: RetrievalMode,
         fusion: FusionMethod = FusionMethod.WEIGHTED,
+        compounds: dict[str, str] | None = None,
     ) -> list[tuple[int, float]]:
-        """(position, fused score) of relevant allowed products, best first; at least `need` when that many exist."""
+        """(position, fused score) of relevant allowed products, best first; at least `need` when that many exist.
+
+        `compounds` maps a joined word the parser added to the two words it joins ("doormat" → "door mat"), so the
+        whole-query abstention counts "DOORMAT" as containing both.
+        """
+        tuning = self.tuning
         n_allowed = int(allowed.sum())
         if n_allowed == 0:
             return []
@@ -315,13 +364,32 @@ class HybridProductSearch:
                 dense = [
                     (snap.position[int(i)], float(s))
                     for i, s in zip(ids[0], scores[0], strict=True)
-                    if int(i) in snap.position and s >= DENSE_MIN_SCORE
+                    if int(i) in snap.position and s >= tuning.dense_min_score
                 ]
-            fused = fuse(lexical, dense, mode, fusion)
+            if (
+                mode is RetrievalMode.HYBRID
+                and tuning.coverage_min > 0
+                and not self._confident(snap, text, allowed, dense, compounds or {})
+            ):
+                return []
+            fused = fuse(lexical, dense, mode, fusion, tuning.lexical_weight)
             truncated = len(dense) >= pool and pool < n_allowed
             if len(fused) >= need or not truncated:
                 return fused
             pool *= 4
+
+    def _confident(
+        self,
+        snap: SearchSnapshot,
+        text: str,
+        allowed: npt.NDArray[np.bool_],
+        dense: list[tuple[int, float]],
+        compounds: dict[str, str],
+    ) -> bool:
+        """Whether the store plausibly has what the query asks for (module doc: abstention)."""
+        if dense and dense[0][1] >= self.tuning.dense_confident:
+            return True
+        return snap.bm25.coverage(query_groups(text, compounds), allowed) >= self.tuning.coverage_min
 
     @staticmethod
     def _lexical(snap: SearchSnapshot, text: str, allowed: npt.NDArray[np.bool_]) -> list[tuple[int, float]]:
@@ -331,11 +399,29 @@ class HybridProductSearch:
         return [(int(p), float(scores[p])) for p in order]
 
 
+def _compounds(parsed: ParsedQuery) -> dict[str, str]:
+    """Joined words the parser added ("door mat" → "doormat"), each with the two words it stands for."""
+    return {fixed: wrote for wrote, fixed in parsed.corrections if " " in wrote and " " not in fixed}
+
+
+def query_groups(text: str, compounds: dict[str, str] | None = None) -> list[list[str]]:
+    """The query's content words as coverage groups: each word with the joined words that contain it."""
+    compounds = compounds or {}
+    words = [w for w in content_words(text) if w not in compounds]
+    groups = {w: [w] for w in words}
+    for joined, parts in compounds.items():
+        for part in parts.split():
+            if part in groups:
+                groups[part].append(joined)
+    return list(groups.values())
+
+
 def fuse(
     lexical: list[tuple[int, float]],
     dense: list[tuple[int, float]],
     mode: RetrievalMode,
     fusion: FusionMethod = FusionMethod.WEIGHTED,
+    lexical_weight: float = LEXICAL_WEIGHT,
 ) -> list[tuple[int, float]]:
     """One ranked list of (position, score) from BM25's and the dense retriever's, each best first."""
     if mode is RetrievalMode.LEXICAL:
@@ -350,7 +436,7 @@ def fuse(
     else:
         top = lexical[0][1] if lexical and lexical[0][1] > 0 else 1.0
         for pos, score in lexical:
-            fused[pos] = LEXICAL_WEIGHT * score / top
+            fused[pos] = lexical_weight * score / top
         for pos, score in dense:
-            fused[pos] = fused.get(pos, 0.0) + (1 - LEXICAL_WEIGHT) * score
+            fused[pos] = fused.get(pos, 0.0) + (1 - lexical_weight) * score
     return sorted(fused.items(), key=lambda item: (-item[1], item[0]))

@@ -70,6 +70,42 @@ class Bm25Index:
         weight = None if mask is None else mask.astype(np.float32)
         return np.asarray(self._model.get_scores(tokens, weight_mask=weight), dtype=np.float32)
 
+    def coverage(self, groups: Sequence[Sequence[str]], mask: npt.NDArray[np.bool_] | None = None) -> float:
+        """The largest share of the query a single document contains: Σ idf of the groups it matches / Σ idf of all.
+
+        A group is one query word and the alternatives that stand for it (["door", "doormat"]); it is matched when
+        the document contains any of them, and weighs the BM25 idf of its first word (a word no document contains
+        weighs the most: a shopper word the store never uses is evidence the store lacks the thing). 0.0 when no
+        allowed document matches; 1.0 for no groups (nothing to cover).
+        """
+        weighted = [(self.tokens(" ".join(group)), self.tokens(group[0])) for group in groups if group]
+        weighted = [(tokens, head) for tokens, head in weighted if head]
+        if not weighted:
+            return 1.0
+        scores = self._model.scores
+        indptr, indices, n = scores["indptr"], scores["indices"], len(self)
+        matched_weight = np.zeros(n, dtype=np.float64)
+        total = 0.0
+        for tokens, head in weighted:
+            weight = self._idf(head[0])
+            total += weight
+            hit = np.zeros(n, dtype=bool)
+            for token in tokens:
+                column = self._vocab.get(token)
+                if column is not None:
+                    hit[indices[indptr[column] : indptr[column + 1]]] = True
+            matched_weight += weight * hit
+        if mask is not None:
+            matched_weight[~mask] = 0.0
+        return float(matched_weight.max() / total) if total > 0 else 1.0
+
+    def _idf(self, token: str) -> float:
+        """BM25's idf: ln(1 + (N − df + 0.5) / (df + 0.5)), df = documents containing the token (0 if unknown)."""
+        column = self._vocab.get(token)
+        indptr = self._model.scores["indptr"]
+        df = 0 if column is None else int(indptr[column + 1] - indptr[column])
+        return float(np.log1p((len(self) - df + 0.5) / (df + 0.5)))
+
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self._model.save(str(folder), show_progress=False)

@@ -19,8 +19,8 @@ corrected. Rules, in order:
   never purple lamps.
 - Compounds: two words the catalogue writes as one are searched both ways ("door mat" → also "doormat").
 - Typos: a word that is not in the catalogue's vocabulary (nor its stem) is split when it is two known words
-  ("lunchbag" → "lunch bag"), else replaced by the closest known word within 1 edit (2 for words of 7+ letters),
-  transpositions counting one ("retrosopt" → "retrospot").
+  ("lunchbag" → "lunch bag"), else replaced by the closest known word within 1 edit (2 for words of 7+ letters,
+  then with the same first letter), transpositions counting one ("retrosopt" → "retrospot").
 A minimum above the maximum, or a colour or category both wanted and excluded, raises `ContradictoryFilters`.
 """
 
@@ -333,6 +333,9 @@ class Vocabulary:
                 return f"{head} {tail}"
         limit = 2 if len(word) >= 7 else 1
         matches = process.extract(word, self.words, scorer=OSA.distance, score_cutoff=limit, limit=8)
+        # two edits AND another first letter is more often a different word than a typo ("gadgets" is not
+        # "badges"): misspellings rarely change the first letter (Pollock & Zamora 1983, ~7% of them)
+        matches = [m for m in matches if m[1] < 2 or m[0][0] == word[0]]
         if not matches:
             return None
         best = min(matches, key=lambda m: (m[1], -self.counts[m[0]]))

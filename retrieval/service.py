@@ -15,7 +15,7 @@ from catalog.types import Product
 from retrieval.build import bm25_dir
 from retrieval.encoder import TextEncoder
 from retrieval.errors import IndexNotBuilt, RetrievalUnavailable
-from retrieval.hybrid import HybridProductSearch, SearchSnapshot, StockAvailability
+from retrieval.hybrid import HybridProductSearch, HybridTuning, SearchSnapshot, StockAvailability
 from retrieval.index import VectorIndex, read_meta
 from retrieval.lexical import Bm25Index
 
@@ -34,9 +34,10 @@ def open_hybrid_search(
     products: Sequence[Product],
     query_encoder: TextEncoder,
     stock: StockAvailability | None = None,
+    tuning: HybridTuning | None = None,
 ) -> HybridProductSearch:
     """The hybrid search over the saved indexes; fails fast with the fix when they are missing or do not match."""
-    return HybridProductSearch(load_snapshot(index_path, products, query_encoder), query_encoder, stock)
+    return HybridProductSearch(load_snapshot(index_path, products, query_encoder), query_encoder, stock, tuning)
 
 
 def refresh(search: HybridProductSearch, index_path: Path, products: Sequence[Product], encoder: TextEncoder) -> bool:

@@ -82,6 +82,10 @@ class ImageModel(Protocol):
         """Labels and embedding of one RGB photo (any size: resized and centre-cropped; mirrored when `flip`)."""
         ...
 
+    def features_of_input(self, x: Array) -> ImageFeatures:
+        """Labels and embedding of one prepared (1, 3, size, size) input (an augmented view, see `augment`)."""
+        ...
+
 
 def to_input(image: Image.Image, size: int, flip: bool = False) -> Array:
     """One photo → a (1, 3, size, size) float32 array: shorter side resized to `size`, centre crop, `(x-127)/128`."""
@@ -152,10 +156,13 @@ class TorchImageModel:
         self._net = build_torch_network(variant)
 
     def features(self, image: Image.Image, flip: bool = False) -> ImageFeatures:
+        return self.features_of_input(to_input(image, self.size, flip))
+
+    def features_of_input(self, x: Array) -> ImageFeatures:
         import torch
 
         with torch.inference_mode():
-            logits, embedding = self._net(torch.from_numpy(to_input(image, self.size, flip)))
+            logits, embedding = self._net(torch.from_numpy(x))
         return ImageFeatures(logits[0].numpy().astype(np.float32), embedding[0].numpy().astype(np.float32))
 
 
@@ -223,7 +230,10 @@ class OnnxImageModel:
         self.size = size or variant.image_size
 
     def features(self, image: Image.Image, flip: bool = False) -> ImageFeatures:
-        logits, embedding = self._session.run(None, {"image": to_input(image, self.size, flip)})
+        return self.features_of_input(to_input(image, self.size, flip))
+
+    def features_of_input(self, x: Array) -> ImageFeatures:
+        logits, embedding = self._session.run(None, {"image": x})
         return ImageFeatures(np.asarray(logits[0], np.float32), np.asarray(embedding[0], np.float32))
 
 

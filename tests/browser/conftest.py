@@ -18,9 +18,11 @@ CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = PROJECT_ROOT / "results" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """Headless Debian Chromium through Playwright. A missing browser fails the run (never a silent skip)."""
+    """Headless Debian Chromium through Playwright. A missing browser fails the run (never a silent skip).
+    Package scope, not session: Playwright's sync API keeps an event loop running in this thread while it is open,
+    and the e2e tests that run after these call `asyncio.run`."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} not found: the browser tests drive Debian's Chromium; run `apt-get install chromium`")
     from playwright.sync_api import sync_playwright

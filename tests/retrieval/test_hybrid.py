@@ -15,10 +15,12 @@ from retrieval.errors import InvalidQuery, RetrievalUnavailable
 from retrieval.hybrid import (
     FusionMethod,
     HybridProductSearch,
+    HybridTuning,
     RetrievalMode,
     SearchRequest,
     SearchSnapshot,
     fuse,
+    query_groups,
 )
 from retrieval.index import VectorIndex
 from retrieval.query import ContradictoryFilters, Filters
@@ -47,11 +49,13 @@ class FakeStock:
         return self.available
 
 
-def make_search(stock: FakeStock | None = None, products: tuple[Product, ...] = PRODUCTS) -> HybridProductSearch:
+def make_search(
+    stock: FakeStock | None = None, products: tuple[Product, ...] = PRODUCTS, tuning: HybridTuning | None = None
+) -> HybridProductSearch:
     encoder = HashingEncoder(dim=64)
     vectors = encoder.encode([product_text(p) for p in products])
     index = VectorIndex.build([p.id for p in products], vectors)
-    return HybridProductSearch(SearchSnapshot.build(products, index), encoder, stock)
+    return HybridProductSearch(SearchSnapshot.build(products, index), encoder, stock, tuning)
 
 
 def skus(hits: Sequence[SearchHit]) -> list[str]:
@@ -82,8 +86,11 @@ def test_filters_apply_inside_every_retriever(mode: RetrievalMode) -> None:
 
 
 def test_a_narrow_filter_still_returns_every_product_that_passes_it() -> None:
-    # the dense retriever alone would rank other products first; the filter is applied during the search
-    result = make_search().find(SearchRequest("cake", k=10, filters=Filters(price_min=Decimal(10))))
+    # the dense retriever alone would rank other products first; the filter is applied during the search (the
+    # hashing encoder cannot tell "cake" is in "cakestand", so the whole-query abstention is off here)
+    result = make_search(tuning=HybridTuning(coverage_min=0)).find(
+        SearchRequest("cake", k=10, filters=Filters(price_min=Decimal(10)))
+    )
     assert skus(result.hits) == ["22423"]  # the only product over £10: REGENCY CAKESTAND
 
 
@@ -174,3 +181,37 @@ def test_swap_serves_the_new_snapshot() -> None:
     assert {h.product.sku for h in search.find(SearchRequest("bag", k=50)).hits} <= {p.sku for p in fewer}
     with pytest.raises(RetrievalUnavailable):
         search.swap(SearchSnapshot.build(fewer, VectorIndex.build([1], np.ones((1, 8), dtype=np.float32))))
+
+
+def test_coverage_is_the_best_single_products_idf_weighted_share_of_the_query() -> None:
+    snap = make_search().snapshot
+    assert snap.bm25.coverage([["lunch"], ["bag"]]) == pytest.approx(1.0)  # LUNCH BAG RED RETROSPOT has both
+    partial = snap.bm25.coverage([["lunch"], ["laptop"]])  # "laptop" is in no title and weighs the most
+    assert 0.0 < partial < 0.5
+    assert snap.bm25.coverage([["laptop"]]) == 0.0
+    assert snap.bm25.coverage([]) == 1.0
+    only_bunting = np.array([p.sku == "47566" for p in PRODUCTS])
+    assert snap.bm25.coverage([["lunch"], ["bag"]], only_bunting) == 0.0
+    # a joined word the parser added stands for both of its parts
+    assert query_groups("door mat doormat", {"doormat": "door mat"}) == [["door", "doormat"], ["mat", "doormat"]]
+
+
+def test_a_query_neither_retriever_is_sure_of_gets_no_results_and_a_covered_one_does() -> None:
+    strict = make_search(tuning=HybridTuning(coverage_min=0.6, dense_confident=0.99))
+    off = make_search(tuning=HybridTuning(coverage_min=0.0, dense_confident=0.99))
+    query = "lunch washing machine"  # "lunch" is in titles, "washing machine" in none: most of the query uncovered
+    assert off.find(SearchRequest(query, k=5)).hits, "without the rule the word 'lunch' alone answers"
+    result = strict.find(SearchRequest(query, k=5))
+    assert result.hits == [] and result.empty_reason is None
+    covered = strict.find(SearchRequest("lunch bag", k=3)).hits
+    assert covered and all("LUNCH BAG" in h.product.title for h in covered)
+    # a sure dense retriever vouches for a query whose words nothing covers
+    lenient = make_search(tuning=HybridTuning(coverage_min=0.6, dense_confident=-1.0))
+    assert lenient.find(SearchRequest(query, k=5)).hits
+
+
+def test_tuning_values_out_of_range_are_refused_with_the_field_name() -> None:
+    with pytest.raises(ValueError, match=r"coverage_min has value 1\.5"):
+        HybridTuning(coverage_min=1.5)
+    with pytest.raises(ValueError, match="dense_confident"):
+        HybridTuning(dense_confident=2.0)

@@ -73,13 +73,15 @@ def test_build_then_skip_then_force(state: Path, capsys: pytest.CaptureFixture[s
     assert main(["build"]) == 0
     out = capsys.readouterr()
     assert "indexed 12 products in " in out.out and str(index_path) in out.out
+    assert "product attributes derived" in out.out, "the build first completes the attributes (neighbour vote)"
     assert "encoding: 100%" in out.err
     index = VectorIndex.load(index_path, expected_dim=384, expected_model="all-MiniLM-L6-v2")
     assert len(index) == 12
     first_file = index_path.stat().st_ino
 
     assert main(["build"]) == 0
-    assert "up to date (12 products)" in capsys.readouterr().out
+    again = capsys.readouterr().out
+    assert "up to date (12 products)" in again and "product attributes" not in again, "the vote is not redone"
     assert index_path.stat().st_ino == first_file, "an up-to-date index is not rewritten"
 
     assert main(["build", "--force"]) == 0

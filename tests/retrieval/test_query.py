@@ -147,3 +147,11 @@ def test_filters_round_trip_through_slot_values_and_relax() -> None:
         Filters.from_dict({"price_max": "cheap"})
     with pytest.raises(ContradictoryFilters):
         Filters.from_dict({"price_min": "10", "price_max": "2"})
+
+
+def test_a_two_edit_correction_keeps_the_first_letter() -> None:
+    vocabulary = Vocabulary(["set/4 badges beetles", "retrospot lunch bag", "kitchen sign"])
+    assert vocabulary.correct("retrosopt") == "retrospot"  # a transposition: one edit
+    assert vocabulary.correct("retrospoot") == "retrospot"  # two edits, same first letter
+    assert vocabulary.correct("gadgets") is None  # two edits from "badges", but another first letter
+    assert vocabulary.correct("kitchan") == "kitchen"
