@@ -24,6 +24,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from assistant.gateway.config import GatewayConfig
+from assistant.gateway.upload import read_limited
 from retrieval.vision.errors import ImageTooLarge, InvalidImage
 from retrieval.vision.uploads import UploadStore, sanitise_image
 
@@ -36,7 +37,6 @@ CHANNEL_SENDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 """A sender id as channels make them: the gateway's `web-...` ids, Telegram chat ids (`123`, `-100123`)."""
 MULTIPART_OVERHEAD = 16 * 1024
 FIELD_LIMIT = 1024
-CHUNK = 64 * 1024
 MIN_TOKEN_CHARS = 32
 
 
@@ -118,14 +118,14 @@ async def _read_form(request: web.Request, config: GatewayConfig) -> tuple[str, 
             if not isinstance(part, BodyPartReader):
                 raise _Refusal(400, "invalid_multipart", "Nested multipart bodies are not accepted.")
             if part.name == SENDER_FIELD:
-                raw = await _read_limited(part, FIELD_LIMIT)
+                raw = await read_limited(part, FIELD_LIMIT)
                 if raw is None:
                     raise _Refusal(400, "invalid_sender_id", "Field 'sender_id' is too long.")
                 sender_id = raw.decode("utf-8", errors="replace").strip()
             elif part.name == PHOTO_FIELD:
                 if photo is not None:
                     raise _Refusal(400, "too_many_photos", "Send one photo per request.")
-                photo = await _read_limited(part, config.max_upload_bytes)
+                photo = await read_limited(part, config.max_upload_bytes)
                 if photo is None:
                     raise _too_large(config)
             else:
@@ -141,18 +141,6 @@ async def _read_form(request: web.Request, config: GatewayConfig) -> tuple[str, 
     if photo is None:
         raise _Refusal(400, "missing_photo", "No photo in the request; attach it as the 'photo' file field.")
     return sender_id, photo
-
-
-async def _read_limited(part: BodyPartReader, limit: int) -> bytes | None:
-    """The part's bytes, or None as soon as they pass `limit` (the rest is never read into memory)."""
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await part.read_chunk(CHUNK):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _too_large(config: GatewayConfig) -> _Refusal:

@@ -69,7 +69,7 @@ async def read_upload_form(request: web.Request, config: GatewayConfig) -> Uploa
             if not isinstance(part, BodyPartReader):
                 raise ApiError(400, "invalid_multipart", "Nested multipart bodies are not accepted.")
             if part.name == SENDER_FIELD:
-                raw = await _read_limited(part, FIELD_LIMIT)
+                raw = await read_limited(part, FIELD_LIMIT)
                 if raw is None:
                     raise ApiError(400, "invalid_sender_id", "Field 'sender_id' is too long.")
                 sender_id = raw.decode("utf-8", errors="replace").strip()
@@ -77,7 +77,7 @@ async def read_upload_form(request: web.Request, config: GatewayConfig) -> Uploa
                 if photo is not None:
                     raise ApiError(400, "too_many_photos", "Send one photo at a time.")
                 filename = part.filename
-                photo = await _read_limited(part, config.max_upload_bytes)
+                photo = await read_limited(part, config.max_upload_bytes)
                 if photo is None:
                     raise too_large(config)
             else:
@@ -97,7 +97,7 @@ async def read_upload_form(request: web.Request, config: GatewayConfig) -> Uploa
     return UploadForm(sender_id, photo, filename)
 
 
-async def _read_limited(part: BodyPartReader, limit: int) -> bytes | None:
+async def read_limited(part: BodyPartReader, limit: int) -> bytes | None:
     """The part's bytes, or None as soon as they pass `limit` (the rest is never read into memory)."""
     chunks: list[bytes] = []
     size = 0
