@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from assistant.gateway.config import GatewayConfig
 from assistant.gateway.messages import ChatItem
@@ -84,8 +85,10 @@ async def read_upload_form(request: web.Request, config: GatewayConfig) -> Uploa
                 raise ApiError(
                     400, "unknown_field", f"Unknown field {str(part.name)[:40]!r}; send only 'sender_id' and 'photo'."
                 )
-    except ValueError as exc:  # a malformed part (bad headers, broken boundary)
-        raise ApiError(400, "invalid_multipart", f"The multipart body cannot be read: {exc}") from exc
+    except (ValueError, HttpProcessingError) as exc:  # a malformed part (bad headers, broken boundary)
+        raise ApiError(
+            400, "invalid_multipart", "The multipart body cannot be read; check its boundary and headers."
+        ) from exc
     if sender_id is not None and not SENDER_ID_PATTERN.fullmatch(sender_id):
         raise ApiError(
             400,

@@ -166,6 +166,20 @@ async def test_only_multipart_is_accepted(uploader: GatewayClient) -> None:
     assert error["code"] == "not_multipart"
 
 
+async def test_a_part_with_malformed_headers_is_a_clear_400(uploader: GatewayClient, rasa: RasaStub) -> None:
+    body = (
+        b"--b0undary\r\n"
+        b'Content-Disposition: form-data; name="photo"; filename="a.jpg"\r\n'
+        b"Bad Header Without Colon\r\n\r\n"
+        b"\xff\xd8\xff\r\n--b0undary--\r\n"
+    )
+    response = await uploader.post(
+        "/api/upload", data=body, headers={"Content-Type": "multipart/form-data; boundary=b0undary"}
+    )
+    assert (await error_of(response, 400))["code"] == "invalid_multipart"
+    assert rasa.received == []
+
+
 async def test_unknown_fields_are_refused(uploader: GatewayClient) -> None:
     data = form(images.coffee_jpeg())
     data.add_field("image_id", "0" * 32)
