@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 
 .PHONY: help env env-core env-app build train run test test-stories lint validate train-nlu shell-nlu test-nlu bench bench-latency bench-recsys \
         bench-forecast bench-nlu bench-search-quality bench-search-speed bench-vision bench-console build-grocery clean \
-        lock-app lock-core browser-deps staff-user
+        lock-app lock-core system-deps staff-user
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,7 +44,7 @@ train: env-core  ## train the Rasa model (skipped when config, domain and data a
 run: build train  ## set up what is missing, start the assistant and print the chat URL (Ctrl-C stops it)
 	@$(APP)/python -m assistant.run
 
-test: build train lint validate test-stories browser-deps  ## set up what is missing and run every test (slow: e2e, browser and Rasa test stories)
+test: build train lint validate test-stories system-deps  ## set up what is missing and run every test (slow: e2e, browser and Rasa test stories)
 	@$(CORE)/python -m pytest tests/assistant/nlu tests/assistant/channels -p no:cacheprovider -W ignore::pytest.PytestConfigWarning
 	@$(APP)/python -m pytest $(PYTEST_ARGS)
 
@@ -55,8 +55,8 @@ test-stories: train  ## Rasa end-to-end test stories (tests/stories/): NLU + dia
 	  || { grep -vE "Warning|warn\(" results/stories.log | tail -40; cat results/stories/failed_test_stories.yml 2>/dev/null; exit 1; }
 	@echo "test stories: all predictions right ($$(grep -c '^  - story:' tests/stories/*.yml) stories)"
 
-browser-deps:  ## Debian's Chromium for the Playwright browser tests (installed with apt when missing)
-	@scripts/ensure_chromium.sh
+system-deps:  ## Debian packages the tests use: chromium (browser tests), dataset-fashion-mnist (apt when missing)
+	@scripts/ensure_system_packages.sh
 
 lint: env-app  ## ruff and mypy
 	@$(APP)/ruff check .
