@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 RETRY_AFTER_S = 5
+STAFF_FORM_MAX_BYTES = 64 * 1024
 
 CONFIG_KEY = web.AppKey("config", GatewayConfig)
 CLIENT_KEY = web.AppKey("rasa_client", RasaClient)
@@ -80,7 +81,12 @@ def create_app(
     """Build the gateway. The app opens `client`'s shared HTTP session on start-up and closes it on clean-up.
     `notices`: back-in-stock messages handed to a shopper before the next answer, on `GET /api/notices` and on the
     live stream. `hub`: live events (default: in-process). `console`: the staff console, mounted at `/staff/`."""
-    app = web.Application(client_max_size=config.max_body_bytes, middlewares=[_errors_as_json])
+    # aiohttp applies the top-level application's body limit to mounted ones too: the staff console's forms (a 4,000-
+    # character note in a non-Latin script is ~36 KB url-encoded) need more than a chat message; /api/chat keeps its
+    # own, smaller limit (`_chat` checks `max_body_bytes`).
+    app = web.Application(
+        client_max_size=max(config.max_body_bytes, STAFF_FORM_MAX_BYTES), middlewares=[_errors_as_json]
+    )
     app[CONFIG_KEY] = config
     app[CLIENT_KEY] = client if client is not None else RasaClient(config)
     app[OFFERED_KEY] = OfferedPayloads()

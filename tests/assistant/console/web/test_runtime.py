@@ -40,6 +40,13 @@ async def test_mounted_in_the_gateway_with_its_own_errors_and_headers(
         assert api.status == 401 and api.headers["Content-Type"].startswith("text/plain")
         chat = await gateway.get("/healthz")
         assert chat.status == 200  # the gateway itself is untouched
+        # a console form of ~36 KB (4,000 non-Latin characters, url-encoded) reaches the console, which judges it
+        # (here: no CSRF token → 403), instead of the gateway's chat-sized body limit refusing it (413)
+        origin = str(gateway.make_url("/")).rstrip("/")
+        form = await gateway.post(
+            "/staff/login", data={"username": "é" * 4000, "password": "x"}, headers={"Origin": origin}
+        )
+        assert form.status == 403, await form.text()
     finally:
         await gateway.close()
 
