@@ -16,15 +16,20 @@ import hashlib
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from assistant.settings import Settings, SettingsError, Store, load_settings
 from catalog.errors import CatalogError
 from retrieval.errors import RetrievalError
 from retrieval.vision.errors import VisionError
 
-BUILD_VERSION = "1"
+BUILD_VERSION = "2"
+"""Part of the grocery matcher's fingerprint: 2 = grouped cross-validation on train, augmented embeddings,
+mirrored second pass, nearest-photo refusal. The fingerprint also covers the source of the modules that train the
+matcher (`MATCHER_SOURCES`), so a change to them rebuilds it."""
+MATCHER_SOURCES = ("grocery.py", "augment.py", "head.py", "photo_search.py", "embeddings.py", "backbone.py")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,15 +74,17 @@ def _build(settings: Settings, force: bool) -> int:
     from retrieval.vision.embeddings import backbone_name
     from retrieval.vision.grocery import (
         COMBINATION_FILE,
+        FLIP_TTA,
         accuracy,
+        cross_validate,
         fit_head,
+        grouped_folds,
         iconic_similarity,
         load_embeddings,
-        rejection_threshold,
+        reference_vectors,
         save_artifacts,
-        tune,
     )
-    from retrieval.vision.photo_search import combined_log_proba
+    from retrieval.vision.photo_search import combined_log_proba, nearest_similarity
     from retrieval.vision.service import grocery_artifacts_dir, image_model
 
     engine = make_engine(settings.database_url)
@@ -89,7 +96,7 @@ def _build(settings: Settings, force: bool) -> int:
     backbone = backbone_name(model)
     data_files = [*sorted(settings.grocery_data_dir.glob("*.txt")), settings.grocery_data_dir / "classes.csv"]
     digest = hashlib.sha256(f"{BUILD_VERSION}:{backbone}".encode())
-    for path in data_files:
+    for path in [*data_files, *(Path(__file__).parent / name for name in MATCHER_SOURCES)]:
         digest.update(path.read_bytes())
     fingerprint = digest.hexdigest()
     stamp = folder / "fingerprint.txt"
@@ -97,22 +104,22 @@ def _build(settings: Settings, force: bool) -> int:
         print(f"grocery matcher: up to date in {folder}")
         return 0
     data = load_embeddings(model, settings.grocery_data_dir, settings.cache_dir / "vision" / "embeddings")
-    tuned = tune(data, backbone)
+    print("choosing C, weight, temperature and the refusal threshold by grouped 5-fold cross-validation on train")
+    tuned = cross_validate(data, backbone, grouped_folds(data.train.embeddings, data.train.fine), flip_tta=FLIP_TTA)
     head = fit_head(data, backbone, tuned.c)
-    threshold = rejection_threshold(data, head, tuned.combination)
-    tuned = replace(tuned, combination=replace(tuned.combination, min_probability=threshold))
-    sims = iconic_similarity(data, data.val.embeddings)
-    score = accuracy(
-        combined_log_proba(head.log_proba(data.val.embeddings), sims, tuned.combination),
-        data.val.fine,
-        data.val.coarse,
-        data.coarse_of_class,
-    )
+    # `val` is scored once, here, after every choice is made; nothing below feeds back into the choices.
+    queries = data.val.queries(FLIP_TTA)
+    combined = combined_log_proba(head.log_proba(queries), iconic_similarity(data, queries), tuned.combination)
+    refused = nearest_similarity(data.val.embeddings, reference_vectors(data)) < tuned.combination.min_similarity
+    score = accuracy(combined, data.val.fine, data.val.coarse, data.coarse_of_class)
     metrics = {
+        "cv_top1": tuned.cv.top1,
+        "cv_coarse_top1": tuned.cv.coarse_top1,
         "val_top1": score.top1,
         "val_top5": score.top5,
         "val_coarse_top1": score.coarse_top1,
-        "min_probability": threshold,
+        "val_false_refusals": float(np.mean(refused)),
+        "min_similarity": tuned.combination.min_similarity,
     }
     path = save_artifacts(folder, data, head, tuned, metrics)
     stamp.write_text(fingerprint + "\n", encoding="utf-8")

@@ -57,9 +57,9 @@ def seed_of(path: Path, copy: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{copy}:{path.name}".encode()).digest()[:8], "little")
 
 
-def augment(image: Image.Image, size: int, rng: np.random.Generator, spec: Augmentation = DEFAULT_AUGMENTATION) -> (
-    npt.NDArray[np.float32]
-):
+def augment(
+    image: Image.Image, size: int, rng: np.random.Generator, spec: Augmentation = DEFAULT_AUGMENTATION
+) -> npt.NDArray[np.float32]:
     """One random view of `image` as a (1, 3, size, size) backbone input, scaled like `backbone.to_input`."""
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     width, height = rgb.size
@@ -68,8 +68,8 @@ def augment(image: Image.Image, size: int, rng: np.random.Generator, spec: Augme
     for _ in range(10):
         target = area * rng.uniform(spec.min_area, spec.max_area)
         ratio = float(np.exp(rng.uniform(np.log(spec.min_ratio), np.log(spec.max_ratio))))
-        w = int(round(np.sqrt(target * ratio)))
-        h = int(round(np.sqrt(target / ratio)))
+        w = round(float(np.sqrt(target * ratio)))
+        h = round(float(np.sqrt(target / ratio)))
         if 0 < w <= width and 0 < h <= height:
             left = int(rng.integers(0, width - w + 1))
             top = int(rng.integers(0, height - h + 1))
@@ -104,7 +104,8 @@ def embed_augmented(
     embeddings = np.zeros((len(files), 1280), np.float32)
     logits = np.zeros((len(files), 1000), np.float32)
     for n, path in enumerate(tqdm(files, desc=f"{desc} (copy {copy + 1})", unit="photo", disable=not progress)):
-        features = model.features_of_input(augment(open_rgb(path), model.size, np.random.default_rng(seed_of(path, copy)), spec))
+        view = augment(open_rgb(path), model.size, np.random.default_rng(seed_of(path, copy)), spec)
+        features = model.features_of_input(view)
         embeddings[n], logits[n] = features.embedding, features.logits
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)

@@ -92,7 +92,8 @@ class LabelPhotoSearch:
 
 @dataclass(frozen=True)
 class Combination:
-    """How the head and the iconic-image neighbours are combined (tuned on held-out photos)."""
+    """How the head and the iconic-image neighbours are combined, and when a photo is refused (chosen by
+    cross-validation on the store's training photos: `retrieval.vision.grocery.cross_validate`)."""
 
     head_weight: float = 0.7
     """Weight of the head's log-probabilities; the iconic neighbours get the rest."""
@@ -100,6 +101,17 @@ class Combination:
     """Softmax temperature over cosine similarities to the iconic images."""
     min_probability: float = 0.0
     """Below this combined probability of the best product, nothing is shown."""
+    min_similarity: float = -1.0
+    """Below this cosine similarity to the nearest of the store's own photos, the photo is not of this store and
+    nothing is shown (needs the reference photos)."""
+    flip_tta: bool = False
+    """Test-time augmentation: also embed the mirror image and average (a second backbone pass)."""
+
+
+def nearest_similarity(queries: FloatArray, reference: FloatArray) -> FloatArray:
+    """Cosine similarity of each query embedding to its nearest row of `reference` (rows already normalised)."""
+    result: FloatArray = (normalise(np.atleast_2d(queries)) @ reference.T).max(axis=1).astype(np.float32)
+    return result
 
 
 def combined_log_proba(
@@ -118,7 +130,8 @@ def combined_log_proba(
 
 
 class VisualPhotoSearch:
-    """`PhotoSearch` for a store with product images: trained head + nearest iconic images, combined.
+    """`PhotoSearch` for a store with product images: trained head + nearest iconic images, combined; a photo far
+    from every `reference` photo (the store's own, normalised) is answered with nothing.
 
     `product_ids[i]` is the catalog id of the head's class i; the iconic index holds one vector per product id.
     """
@@ -131,6 +144,7 @@ class VisualPhotoSearch:
         product_ids: Sequence[int],
         products: ProductLookup,
         combination: Combination = Combination(),
+        reference: FloatArray | None = None,
     ) -> None:
         if head is None and iconic is None:
             raise RetrievalUnavailable(
@@ -147,6 +161,7 @@ class VisualPhotoSearch:
         self._position = {int(pid): n for n, pid in enumerate(self._ids)}
         self._products = products
         self._combination = combination
+        self._reference = reference
 
     def scores(self, embedding: FloatArray) -> FloatArray:
         """Combined log-probabilities over `product_ids` for one embedding."""
@@ -163,12 +178,21 @@ class VisualPhotoSearch:
 
     def search(self, image: Image.Image, k: int = 5) -> PhotoMatch:
         features = self._model.features(image)
-        scores = self.scores(features.embedding)
+        labels = top_labels(features.logits, 5)
+        sure = labels[0].name if labels and labels[0].probability >= 0.3 else None
+        if (
+            self._reference is not None
+            and float(nearest_similarity(features.embedding, self._reference)[0]) < self._combination.min_similarity
+        ):
+            return PhotoMatch(labels, sure, [])
+        embedding = features.embedding
+        if self._combination.flip_tta:
+            mirrored = self._model.features(image, flip=True).embedding
+            embedding = ((normalise(embedding) + normalise(mirrored)) / 2).astype(np.float32)
+        scores = self.scores(embedding)
         best = np.argsort(-scores)[:k]
         probabilities = np.exp(scores[best])
-        labels = top_labels(features.logits, 5)
         if probabilities[0] < self._combination.min_probability:
-            sure = labels[0].name if labels and labels[0].probability >= 0.3 else None
             return PhotoMatch(labels, sure, [])
         ids = [int(self._ids[i]) for i in best]
         try:

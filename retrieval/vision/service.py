@@ -30,9 +30,11 @@ def build_photo_search(settings: Settings, products: ProductLookup, text_search:
 
     model = image_model(settings)
     if settings.store is Store.GROCERY_STORE:
-        head, iconic, combination = load_artifacts(grocery_artifacts_dir(settings), model)
-        ids = [int(i) for i in range(1, len(head.info.classes) + 1)]
-        return VisualPhotoSearch(model, head, iconic, ids, products, combination)
+        matcher = load_artifacts(grocery_artifacts_dir(settings), model)
+        ids = [int(i) for i in range(1, len(matcher.head.info.classes) + 1)]
+        return VisualPhotoSearch(
+            model, matcher.head, matcher.iconic, ids, products, matcher.combination, matcher.reference
+        )
     if text_search is None:
         raise ValueError("a store without product images needs the text product search")
     return LabelPhotoSearch(model, text_search)

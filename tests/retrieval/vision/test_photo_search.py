@@ -46,6 +46,9 @@ class FixedLogits:
     def features(self, image: object, flip: bool = False) -> ImageFeatures:
         return ImageFeatures(self.logits, np.ones(1280, np.float32))
 
+    def features_of_input(self, x: object) -> ImageFeatures:
+        return ImageFeatures(self.logits, np.ones(1280, np.float32))
+
 
 def test_a_label_without_a_phrase_means_nothing_we_sell() -> None:
     search = LabelPhotoSearch(FixedLogits(tabby_cat=0.7), KeywordProductSearch(SHOP))
