@@ -13,8 +13,6 @@ a cached copy and a recomputed one agree.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +20,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageEnhance
-from tqdm import tqdm
 
-from retrieval.vision.backbone import ImageModel
-from retrieval.vision.embeddings import EmbeddedFiles, cache_key, open_rgb
+from retrieval.vision.backbone import ImageFeatures, ImageModel
+from retrieval.vision.embeddings import EmbeddedFiles, cache_key, embed_cached, open_rgb
 
 AUGMENT_FORMAT = "1"
 
@@ -98,20 +95,9 @@ def embed_augmented(
         f"{AUGMENT_FORMAT}:{spec.describe()}:{copy}:{cache_key(model, files, False)}".encode()
     ).hexdigest()[:24]
     cached = cache_dir / f"aug-{key}.npz" if cache_dir is not None else None
-    if cached is not None and cached.is_file():
-        with np.load(cached) as arrays:
-            return EmbeddedFiles(arrays["embeddings"], arrays["logits"])
-    embeddings = np.zeros((len(files), 1280), np.float32)
-    logits = np.zeros((len(files), 1000), np.float32)
-    for n, path in enumerate(tqdm(files, desc=f"{desc} (copy {copy + 1})", unit="photo", disable=not progress)):
+
+    def features_of(path: Path) -> ImageFeatures:
         view = augment(open_rgb(path), model.size, np.random.default_rng(seed_of(path, copy)), spec)
-        features = model.features_of_input(view)
-        embeddings[n], logits[n] = features.embedding, features.logits
-    if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".npz")
-        os.close(handle)
-        with open(tmp, "wb") as out:
-            np.savez(out, embeddings=embeddings, logits=logits)
-        os.replace(tmp, cached)
-    return EmbeddedFiles(embeddings, logits)
+        return model.features_of_input(view)
+
+    return embed_cached(files, cached, features_of, progress, f"{desc} (copy {copy + 1})")

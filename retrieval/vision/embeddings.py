@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import numpy.typing as npt
 from PIL import Image
 from tqdm import tqdm
 
-from retrieval.vision.backbone import ImageModel
+from retrieval.vision.backbone import ImageFeatures, ImageModel
 from retrieval.vision.errors import InvalidImage
 
 CACHE_FORMAT = "1"
@@ -65,13 +65,24 @@ def embed_files(
 ) -> EmbeddedFiles:
     """Embeddings and logits of `files` (mirrored when `flip`), from the cache when the same files were seen."""
     cached = cache_dir / f"{cache_key(model, files, flip)}.npz" if cache_dir is not None else None
+    return embed_cached(files, cached, lambda path: model.features(open_rgb(path), flip=flip), progress, desc)
+
+
+def embed_cached(
+    files: Sequence[Path],
+    cached: Path | None,
+    features_of: Callable[[Path], ImageFeatures],
+    progress: bool = True,
+    desc: str = "embedding photos",
+) -> EmbeddedFiles:
+    """`features_of` every file (with a progress bar), read from / written atomically to the `.npz` file `cached`."""
     if cached is not None and cached.is_file():
         with np.load(cached) as arrays:
             return EmbeddedFiles(arrays["embeddings"], arrays["logits"])
     embeddings = np.zeros((len(files), 1280), np.float32)
     logits = np.zeros((len(files), 1000), np.float32)
     for n, path in enumerate(tqdm(files, desc=desc, unit="photo", disable=not progress)):
-        features = model.features(open_rgb(path), flip=flip)
+        features = features_of(path)
         embeddings[n], logits[n] = features.embedding, features.logits
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
