@@ -29,10 +29,10 @@ from assistant.gateway.live import InProcessHub, LiveHub, LiveUnavailable, Redis
 from assistant.gateway.messages import ChatItem, normalise
 from assistant.gateway.notices import RestockNotices
 from assistant.gateway.rasa_client import RasaClient
-from assistant.gateway.upload import OfferedPayloads, read_upload_form, share_photo_message
+from assistant.gateway.upload import OfferedPayloads, read_upload_form, share_photo_message, store_photo
 from assistant.gateway.validation import SENDER_ID_PATTERN, ApiError, parse_chat_request
-from retrieval.vision.errors import ImageTooLarge, InvalidImage, UploadNotFound
-from retrieval.vision.uploads import UploadStore, sanitise_image
+from retrieval.vision.errors import UploadNotFound
+from retrieval.vision.uploads import UploadStore
 
 logger = logging.getLogger(__name__)
 
@@ -245,14 +245,9 @@ async def _upload(request: web.Request) -> web.Response:
         raise _unavailable("uploads_disabled", "Photo uploads are switched off in this shop.")
     form = await read_upload_form(request, config)
     sender_id = _shopper(request, form.sender_id)
-    try:
-        async with request.app[DECODES_KEY]:
-            image = await asyncio.to_thread(sanitise_image, form.photo, config.max_upload_pixels)
-    except ImageTooLarge as exc:
-        raise ApiError(413, "image_too_large", str(exc)) from exc
-    except InvalidImage as exc:
-        raise ApiError(415 if form.photo else 400, "invalid_image", str(exc)) from exc
-    stored = await asyncio.to_thread(UploadStore(config.uploads_dir).save, image, sender_id)
+    stored = await store_photo(
+        form.photo, sender_id, config.uploads_dir, config.max_upload_pixels, request.app[DECODES_KEY]
+    )
     logger.info("photo from shopper %s (%dx%d)", _tag(request, sender_id), stored.width, stored.height)
     return await _forward(
         request,

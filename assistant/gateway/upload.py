@@ -15,10 +15,12 @@ the words go to NLU as ordinary text.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -26,6 +28,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from assistant.gateway.config import GatewayConfig
 from assistant.gateway.messages import ChatItem
 from assistant.gateway.validation import SENDER_ID_PATTERN, ApiError
+from retrieval.vision.errors import ImageTooLarge, InvalidImage
+from retrieval.vision.uploads import StoredUpload, UploadStore, sanitise_image
 
 PHOTO_FIELD = "photo"
 SENDER_FIELD = "sender_id"
@@ -110,6 +114,21 @@ async def read_limited(part: BodyPartReader, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def store_photo(
+    photo: bytes, sender_id: str, uploads_dir: Path, max_pixels: int, decodes: asyncio.Semaphore
+) -> StoredUpload:
+    """Clean one photo (`sanitise_image`, off the event loop, at most `decodes` at a time: each may take ~100 MB)
+    and store it under a random id bound to `sender_id`. Raises `ApiError` 413 (too many pixels) or 415/400."""
+    try:
+        async with decodes:
+            image = await asyncio.to_thread(sanitise_image, photo, max_pixels)
+    except ImageTooLarge as exc:
+        raise ApiError(413, "image_too_large", str(exc)) from exc
+    except InvalidImage as exc:
+        raise ApiError(415 if photo else 400, "invalid_image", str(exc)) from exc
+    return await asyncio.to_thread(UploadStore(uploads_dir).save, image, sender_id)
 
 
 def share_photo_message(image_id: str) -> str:
