@@ -75,28 +75,12 @@ class RasaClient:
         Raises `AssistantTimeout`, `AssistantUnavailable` (unreachable, or a 5xx answer) or `AssistantReplyInvalid`.
         """
         url = self._rasa_url + REST_WEBHOOK_PATH
-        try:
-            async with self.session.post(
-                url, json={"sender": sender_id, "message": text}, timeout=self._send_timeout
-            ) as response:
-                body = await response.read()
-                status = response.status
-        except TimeoutError as exc:
-            raise AssistantTimeout(
-                Backend.RASA, f"no answer from {url} within {self._config.rasa_timeout_s:g} s"
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise AssistantUnavailable(Backend.RASA, f"{type(exc).__name__} from {url}: {exc}") from exc
-        if status >= 500:
-            raise AssistantUnavailable(Backend.RASA, f"{url} answered HTTP {status}")
+        status, body = await self._request("POST", url, {}, {"sender": sender_id, "message": text})
         if status != 200:
             raise AssistantReplyInvalid(
                 f"{url} answered HTTP {status}; is the `rest:` channel enabled in credentials.yml?"
             )
-        try:
-            messages = json.loads(body)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise AssistantReplyInvalid(f"{url} answered with a body that is not JSON: {body[:100]!r}") from exc
+        messages = _json(url, body)
         if not isinstance(messages, list):
             raise AssistantReplyInvalid(f"{url} answered {type(messages).__name__}; expected a JSON list of messages")
         return [message for message in messages if isinstance(message, dict)]
@@ -153,9 +137,24 @@ class RasaClient:
         query = dict(params)
         if self._config.rasa_token:
             query["token"] = self._config.rasa_token
+        status, body = await self._request(method, url, query, payload)
+        if status in (401, 403):
+            raise AssistantReplyInvalid(
+                f"{url} answered HTTP {status}: Rasa refused the API token. Start Rasa with `--enable-api "
+                "--auth-token` from the same SECRET_FILE as the gateway (assistant/stack.py does)."
+            )
+        if status == 404 or status == 405:
+            raise AssistantReplyInvalid(f"{url} answered HTTP {status}; is Rasa started with `--enable-api`?")
+        if status >= 400:
+            raise AssistantReplyInvalid(f"{url} answered HTTP {status}: {body[:200]!r}")
+        return _json(url, body)
+
+    async def _request(self, method: str, url: str, params: dict[str, str], payload: Any) -> tuple[int, bytes]:
+        """One request to Rasa within the send timeout: its status and body. Raises `AssistantTimeout`, or
+        `AssistantUnavailable` when Rasa is unreachable or answers 5xx."""
         try:
             async with self.session.request(
-                method, url, params=query, json=payload, timeout=self._send_timeout
+                method, url, params=params, json=payload, timeout=self._send_timeout
             ) as response:
                 body = await response.read()
                 status = response.status
@@ -167,19 +166,7 @@ class RasaClient:
             raise AssistantUnavailable(Backend.RASA, f"{type(exc).__name__} from {url}: {exc}") from exc
         if status >= 500:
             raise AssistantUnavailable(Backend.RASA, f"{url} answered HTTP {status}: {body[:200]!r}")
-        if status in (401, 403):
-            raise AssistantReplyInvalid(
-                f"{url} answered HTTP {status}: Rasa refused the API token. Start Rasa with `--enable-api "
-                "--auth-token` from the same SECRET_FILE as the gateway (assistant/stack.py does)."
-            )
-        if status == 404 or status == 405:
-            raise AssistantReplyInvalid(f"{url} answered HTTP {status}; is Rasa started with `--enable-api`?")
-        if status >= 400:
-            raise AssistantReplyInvalid(f"{url} answered HTTP {status}: {body[:200]!r}")
-        try:
-            return json.loads(body)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise AssistantReplyInvalid(f"{url} answered with a body that is not JSON: {body[:100]!r}") from exc
+        return status, body
 
     async def rasa_healthy(self) -> bool:
         """Whether Rasa's server answers its root URL with its greeting."""
@@ -206,3 +193,10 @@ class RasaClient:
                 return await response.text(errors="replace")
         except (TimeoutError, aiohttp.ClientError):
             return None
+
+
+def _json(url: str, body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise AssistantReplyInvalid(f"{url} answered with a body that is not JSON: {body[:100]!r}") from exc
