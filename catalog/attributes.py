@@ -11,23 +11,33 @@ The reference store has only short ALL-CAPS titles ("LUNCH BAG RED RETROSPOT", "
    Christmas), then a few compound nouns that would otherwise be misread ("TEA BAG PLATE" is tableware, not a bag;
    "GIFT BAG" is gift wrap; "HOT WATER BOTTLE" is home comfort, not kitchen; "PHOTO FRAME" is decor), then
    candles, cards & wrap, bags, mugs, jewellery & accessories, toys, stationery, bath & beauty, party, garden,
-   kitchen, storage, home decor. Accuracy on a hand-labelled random sample of 210 products is measured by
-   `tests/catalog/test_attributes.py` (category ≥ 90% is the bar).
+   kitchen, storage, home decor. Accuracy on hand-labelled random samples is measured by
+   `tests/catalog/test_attributes.py` (category ≥ 90% on the held-out sample is the bar; figures below).
 3. Colours, patterns and materials: every match of the word lists below (several per product), with synonyms folded
    ("TURQ" → turquoise, "MINT" → green, "M/COLOUR" → multicolour, "GRAY" → grey, "POLKA DOT" → polkadot).
 
-4. Titles the rules leave in plain "other" (about 3% of the store after version 2 of the rules) are decided by a vote
+4. Titles the rules leave in plain "other" (about 1% of the store after version 3 of the rules) are decided by a vote
    of their nearest neighbours' categories in MiniLM title-embedding space (`vote_other_categories`). The catalog
    package has no encoder (it may not import retrieval), so the vote runs when `python -m retrieval build` calls
    `derive_product_attributes(engine, embed=...)`; `python -m catalog build` alone stores the rules' answer.
-   Held-out sample (100 products never used to change a rule): 84% category accuracy with version 1 of the rules;
-   see `tests/catalog/test_attributes.py` for the figures after the version 2 rules and the vote.
+
+Accuracy (`tests/catalog/test_attributes.py`; fixtures in tests/catalog/fixtures/): each held-out sample was labelled
+by reading titles before any rule ran on it. Version 1: 84% category accuracy on its held-out 100; version 2 (+ the
+vote): 87% on that sample, then 82% on a new sample of 150, so both samples joined the development sample (560 in
+all, 96.6%) and version 3 was written from their errors; version 3: **94.0% on a third sample of 150** whose titles were
+first read after version 3 was final.
 
 `ATTRIBUTES_VERSION` goes into the stored fingerprint: bump it when a rule changes so `python -m catalog build`
 derives the attributes again. Version 2: rules read the title without a packaging tail first ("SKITTLES IN COTTON
 BAG" is toys, "LUNCH BOX WITH CUTLERY" a lunch box), Christmas words anywhere still win, and word lists gained the
 product types that version 1 left in "other" across the whole store (sketchbooks, calendars, platters, egg cosies,
 cushion covers, tables, pouffes, Easter decorations, ...), read from unlabelled titles, never the held-out sample.
+Version 3: a second group of compound nouns that win over the generic lists (a T-light holder shaped as a cake stand
+is a T-light holder, a doormat or hook or furniture is decor whatever its theme says: "DOORMAT FAIRY CAKE", "KITCHEN
+CABINET"; garden gloves, cosmetics bags, folding mirrors, pin cushions, knitting kits, hand/pocket warmers, paper
+plates, drinking glasses, money boxes), matches go with candles, NOEL/FESTIVE/YULETIDE are Christmas words, a
+packaging prefix ("BAG 125g SWIRLY MARBLES") is read like a packaging tail, and a title whose only product noun is its
+container ("GLASS GEMS IN BAG") is left to the vote instead of being called a bag.
 """
 
 from __future__ import annotations
@@ -41,7 +51,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
-ATTRIBUTES_VERSION = "2"
+ATTRIBUTES_VERSION = "3"
 
 
 class Category(StrEnum):
@@ -152,8 +162,26 @@ CATEGORY_RULES: tuple[tuple[Category, str, re.Pattern[str]], ...] = (
             r"SLEIGH",
             r"TINSEL",
             r"ICICLES?",
+            r"NOEL",
+            r"FESTIVE",
+            r"YULETIDE",
         ),
     ),
+    # compound nouns and furniture that the generic rules below would misread (version 3)
+    (C.CANDLES, "candles & holders", _rx(r"TLIGHT (?:HOLDERS?|HLDR)", r"MATCHES")),
+    (C.HOME_DECOR, "home decor", _rx(r"DOOR ?MATS?", r"(?<!PANTRY )HOOKS?")),
+    (C.HOME_DECOR, "furniture", _rx(r"CABINET", r"SHELF", r"SHELVES", r"STOOLS?", r"CHAIRS?", r"DRESSER")),
+    (C.GARDEN, "garden & outdoor", _rx(r"GARDEN(?:ING)? GLOVES", r"KNEELING (?:MAT|PAD)")),
+    (
+        C.BATH_BEAUTY,
+        "bathroom",
+        _rx(r"COSMETICS? (?:BAG|CASE|PURSE)", r"MAKE ?UP BAG", r"FOLDING (?:[A-Z]+ )?MIRROR", r"COMPACT MIRROR"),
+    ),
+    (C.STATIONERY, "stationery & craft", _rx(r"PIN ?CUSHION", r"(?:KNITTING|SEWING|CRAFT) (?:KIT|NANCY|SET)")),
+    (C.JEWELLERY, "accessories", _rx(r"(?:HAND|POCKET) WARMERS?")),
+    (C.PARTY, "party tableware", _rx(r"PAPER (?:PLATES?|NAPKINS?|STRAWS?)", r"PAPER CUPS?(?! CAKE)")),
+    (C.MUGS_CUPS, "glasses", _rx(r"GOBLETS?", r"(?:MILKSHAKE|CHAMPAGNE|D O F) GLASS(?:ES)?")),
+    (C.OTHER, "money boxes", _rx(r"PIGGY BANKS?", r"MONEY ?BOX(?:ES)?")),
     # compound nouns that the generic rules below would misread
     (
         C.KITCHEN,
@@ -377,7 +405,7 @@ CATEGORY_RULES: tuple[tuple[Category, str, re.Pattern[str]], ...] = (
             r"KNITTING",
             r"CRAFT",
             r"SCISSORS",
-            r"TAPE",
+            r"TAPES?",
             r"PHOTO ALBUM",
             r"ALBUM",
             r"PAGE PHOTO",
@@ -562,8 +590,6 @@ CATEGORY_RULES: tuple[tuple[Category, str, re.Pattern[str]], ...] = (
             r"PLATTER",
             r"FRUIT ?BOWL",
             r"COLANDER",
-            r"GOBLET",
-            r"(?:CHAMPAGNE|MILKSHAKE) GLASS",
             r"SQUEEZER",
             r"SALAD SERVERS",
             r"TEA CADDY",
@@ -638,7 +664,6 @@ CATEGORY_RULES: tuple[tuple[Category, str, re.Pattern[str]], ...] = (
             r"TOADSTOOL",
             r"MUSHROOM",
             r"DOORSIGN",
-            r"MATCHES",
             r"C COVER",
             r"CUSHION ?COVER",
             r"NIGHT ?LIGHT",
@@ -668,7 +693,6 @@ CATEGORY_RULES: tuple[tuple[Category, str, re.Pattern[str]], ...] = (
             r"POSY HOLDER",
             r"URN",
             r"SHADE",
-            r"PIGGY BANK",
             r"EASTER",
             r"BUNN(?:Y|IES)",
             r"RABBITS?",
@@ -729,10 +753,13 @@ def _unique(values: Iterable[str]) -> tuple[str, ...]:
 
 
 _PACKAGING = re.compile(
-    r"\b(?:IN (?:A )?(?:[A-Z]+ )?(?:BAGS?|BOX(?:ES)?|TINS?|TUBES?|JARS?|BOWLS?|POTS?)|WITH .*|W [A-Z].*)$"
+    r"^(?:BAG|BOX|TUB|TUBE|PACK) (?:OF )?\d+ ?G?\b"
+    r"|\b(?:IN (?:A )?(?:[A-Z]+ )?(?:BAGS?|BOX(?:ES)?|TINS?|TUBES?|JARS?|BOWLS?|POTS?)|WITH .*|W [A-Z].*)$"
 )
-"""What the product comes in or with ("SKITTLES IN COTTON BAG", "LUNCH BOX WITH CUTLERY", "DOG CANNISTER W BONE"):
-the product type is the noun before it, so category rules read the title without it first."""
+"""What the product comes in or with ("SKITTLES IN COTTON BAG", "LUNCH BOX WITH CUTLERY", "DOG CANNISTER W BONE",
+"BAG 125g SWIRLY MARBLES"): the product type is the other noun, so category rules read the title without it first."""
+_CONTAINER = re.compile(r"\b(?:BAGS?|BOX(?:ES)?|TINS?|TUBES?|JARS?|BOWLS?|POTS?|TUB)\b")
+"""A container word: when only the packaging names one, the title does not say what the product is."""
 
 
 def rule_category(title: str) -> tuple[Category, str]:
@@ -742,10 +769,14 @@ def rule_category(title: str) -> tuple[Category, str]:
     if christmas.search(text):  # Christmas anywhere in the title wins, even in its tail ("HEART WITH HOLLY BELL")
         return christmas_category, christmas_subcategory
     head = _PACKAGING.sub("", text).strip()
-    for candidate in (head, text) if head and head != text else (text,):
-        for category, subcategory, pattern in CATEGORY_RULES:
-            if pattern.search(candidate):
-                return category, subcategory
+    for category, subcategory, pattern in CATEGORY_RULES:
+        if pattern.search(head or text):
+            return category, subcategory
+    if head and head != text and _CONTAINER.search(text[len(head) :] if text.startswith(head) else text):
+        return Category.OTHER, "other"  # "GLASS GEMS IN BAG" is not a bag: left to the neighbour vote
+    for category, subcategory, pattern in CATEGORY_RULES:
+        if pattern.search(text):
+            return category, subcategory
     return Category.OTHER, "other"
 
 

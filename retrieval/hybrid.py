@@ -5,9 +5,11 @@ words and filters, the filters (price, category, colour, in stock, exclusions, a
 the catalogue, and BOTH retrievers search only the products that pass it (BM25 through a weight mask, FAISS through an
 id selector), so a filtered page is filled whenever enough products match. The two lists are fused by a tuned
 weighting (`FusionMethod.WEIGHTED`, the default): LEXICAL_WEIGHT × BM25 score / the query's best BM25 score +
-(1 − LEXICAL_WEIGHT) × cosine. LEXICAL_WEIGHT = 0.3 was chosen on the judged set by 2-fold cross-validation (both folds
-chose it; `bench/search_quality.py`) over reciprocal rank fusion (`FusionMethod.RRF`, Σ 1 / (RRF_K + rank)) and
-other weights; RRF stays available. A product that neither retriever finds relevant (no BM25 word match and cosine
+(1 − LEXICAL_WEIGHT) × cosine, plus a second stage of four features neither retriever has on its own (the query's
+words as a phrase in the title, its product type, ...: `retrieval.rerank`). LEXICAL_WEIGHT and the feature weights are
+fitted on the judged set by coordinate ascent; `bench/search_quality.py --cross-validate` gives the 5-fold held-out
+estimate. Plain weighted fusion beat reciprocal rank fusion (`FusionMethod.RRF`, Σ 1 / (RRF_K + rank)), which stays
+available. A product that neither retriever finds relevant (no BM25 word match and cosine
 below `DENSE_MIN_SCORE`) is not returned, so nonsense queries get no results instead of random ones.
 Abstention: a query with no correct answer in the store ("washing machine", "car tyres") still shares a word or two
 with some titles and lands near something in embedding space, so the per-product rule above answers most of them.
@@ -46,10 +48,11 @@ from retrieval.errors import RetrievalUnavailable
 from retrieval.index import VectorIndex
 from retrieval.lexical import Bm25Index, lexical_text
 from retrieval.query import Filters, ParsedQuery, QueryParser, Vocabulary, content_words
+from retrieval.rerank import Candidates, QuerySignals, RerankWeights, candidates, title_pairs
 from retrieval.search import SearchHit
 
 RRF_K = 60
-LEXICAL_WEIGHT = 0.3
+LEXICAL_WEIGHT = 0.5
 DENSE_MIN_SCORE = 0.35
 """Cosine below which a dense-only match is not returned (all-MiniLM-L6-v2: unrelated texts score ~0-0.3)."""
 COVERAGE_MIN = 0.6
@@ -68,6 +71,8 @@ class HybridTuning:
     coverage_min: float = COVERAGE_MIN
     """0 turns the whole-query abstention off."""
     dense_confident: float = DENSE_CONFIDENT
+    rerank: RerankWeights = field(default_factory=RerankWeights)
+    """The second stage's feature weights (`retrieval.rerank`); `NO_RERANK` is plain weighted fusion."""
 
     def __post_init__(self) -> None:
         for name in ("lexical_weight", "coverage_min"):
@@ -158,6 +163,8 @@ class SearchSnapshot:
     categories: npt.NDArray[np.str_]
     colours: tuple[frozenset[str], ...]
     title_stems: tuple[frozenset[str], ...]
+    title_pairs: tuple[frozenset[tuple[str, str]], ...]
+    subcategories: tuple[str, ...]
     skus: npt.NDArray[np.str_]
     bm25: Bm25Index
     vectors: VectorIndex
@@ -172,13 +179,16 @@ class SearchSnapshot:
         if bm25 is None or not np.array_equal(bm25.ids, ids):
             bm25 = Bm25Index.build(items)
         stemmer = Stemmer.Stemmer("english")
+        stems = [stemmer.stemWords(content_words(p.title)) for p in items]
         return cls(
             products=items,
             ids=ids,
             prices=np.array([float(p.price) for p in items], dtype=np.float64),
             categories=np.array([p.category or "" for p in items], dtype=np.str_),
             colours=tuple(frozenset(p.colours) for p in items),
-            title_stems=tuple(frozenset(stemmer.stemWords(content_words(p.title))) for p in items),
+            title_stems=tuple(frozenset(s) for s in stems),
+            title_pairs=tuple(title_pairs(s) for s in stems),
+            subcategories=tuple(p.subcategory or "" for p in items),
             skus=np.array([p.sku for p in items], dtype=np.str_),
             bm25=bm25,
             vectors=vectors,
@@ -338,19 +348,52 @@ class HybridProductSearch:
         fusion: FusionMethod = FusionMethod.WEIGHTED,
         compounds: dict[str, str] | None = None,
     ) -> list[tuple[int, float]]:
-        """(position, fused score) of relevant allowed products, best first; at least `need` when that many exist.
+        """(position, score) of relevant allowed products, best first; at least `need` when that many exist.
 
         `compounds` maps a joined word the parser added to the two words it joins ("doormat" → "door mat"), so the
         whole-query abstention counts "DOORMAT" as containing both.
         """
-        tuning = self.tuning
-        n_allowed = int(allowed.sum())
-        if n_allowed == 0:
+        if not allowed.any():
             return []
         if not content_words(text):
             order = np.flatnonzero(allowed)
             order = order[np.argsort(snap.prices[order], kind="stable")]
             return [(int(p), 0.0) for p in order]
+        retrieved = self._retrieve(snap, text, allowed, need, mode, compounds or {})
+        if retrieved is None:
+            return []
+        lexical, dense = retrieved
+        if mode is RetrievalMode.HYBRID and fusion is FusionMethod.WEIGHTED:
+            found = self._candidates(snap, text, lexical, dense)
+            return found.scored(self.tuning.lexical_weight, self.tuning.rerank)
+        return fuse(lexical, dense, mode)
+
+    def candidates(self, request: SearchRequest) -> Candidates | None:
+        """The hybrid's candidates for `request` with their features, before scoring (`bench/search_quality.py` tunes
+        the weights on them); None when the hybrid abstains or the text has no words to search."""
+        snap = self._snapshot
+        parsed = snap.parser.parse(request.text, request.filters)
+        masks = self._masks(snap, parsed.filters, request.exclude_skus)
+        allowed = np.logical_and.reduce([c.mask for c in masks]) if masks else np.ones(len(snap.ids), dtype=bool)
+        if not allowed.any() or not content_words(parsed.text):
+            return None
+        need = request.offset + request.k
+        retrieved = self._retrieve(snap, parsed.text, allowed, need, RetrievalMode.HYBRID, _compounds(parsed))
+        return None if retrieved is None else self._candidates(snap, parsed.text, *retrieved)
+
+    def _retrieve(
+        self,
+        snap: SearchSnapshot,
+        text: str,
+        allowed: npt.NDArray[np.bool_],
+        need: int,
+        mode: RetrievalMode,
+        compounds: dict[str, str],
+    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]] | None:
+        """BM25's and the dense retriever's (position, score) lists, best first, together holding at least `need`
+        products when that many are relevant; None when the hybrid abstains (module doc)."""
+        tuning = self.tuning
+        n_allowed = int(allowed.sum())
         pool = max(MIN_POOL, need * 4)
         lexical = self._lexical(snap, text, allowed) if mode is not RetrievalMode.DENSE else []
         vector: npt.NDArray[np.float32] | None = None
@@ -369,14 +412,24 @@ class HybridProductSearch:
             if (
                 mode is RetrievalMode.HYBRID
                 and tuning.coverage_min > 0
-                and not self._confident(snap, text, allowed, dense, compounds or {})
+                and not self._confident(snap, text, allowed, dense, compounds)
             ):
-                return []
-            fused = fuse(lexical, dense, mode, fusion, tuning.lexical_weight)
+                return None
             truncated = len(dense) >= pool and pool < n_allowed
-            if len(fused) >= need or not truncated:
-                return fused
+            if not truncated or len({p for p, _ in lexical} | {p for p, _ in dense}) >= need:
+                return lexical, dense
             pool *= 4
+
+    def _candidates(
+        self, snap: SearchSnapshot, text: str, lexical: list[tuple[int, float]], dense: list[tuple[int, float]]
+    ) -> Candidates:
+        stemmer = getattr(self._stemmer, "value", None)
+        if stemmer is None:  # PyStemmer objects are not shared between threads
+            stemmer = self._stemmer.value = Stemmer.Stemmer("english")
+        signals = QuerySignals.of(text, stemmer.stemWords(content_words(text)))
+        return candidates(
+            lexical, dense, signals, snap.title_stems, snap.title_pairs, snap.subcategories, snap.categories.tolist()
+        )
 
     def _confident(
         self,
@@ -417,26 +470,16 @@ def query_groups(text: str, compounds: dict[str, str] | None = None) -> list[lis
 
 
 def fuse(
-    lexical: list[tuple[int, float]],
-    dense: list[tuple[int, float]],
-    mode: RetrievalMode,
-    fusion: FusionMethod = FusionMethod.WEIGHTED,
-    lexical_weight: float = LEXICAL_WEIGHT,
+    lexical: list[tuple[int, float]], dense: list[tuple[int, float]], mode: RetrievalMode
 ) -> list[tuple[int, float]]:
-    """One ranked list of (position, score) from BM25's and the dense retriever's, each best first."""
+    """One ranked list of (position, score) from BM25's and the dense retriever's, each best first: one of them for
+    a single-retriever mode, reciprocal rank fusion for HYBRID (weighted fusion is `retrieval.rerank.Candidates`)."""
     if mode is RetrievalMode.LEXICAL:
         return lexical
     if mode is RetrievalMode.DENSE:
         return dense
     fused: dict[int, float] = {}
-    if fusion is FusionMethod.RRF:
-        for ranked in (lexical, dense):
-            for rank, (pos, _) in enumerate(ranked):
-                fused[pos] = fused.get(pos, 0.0) + 1.0 / (RRF_K + rank + 1)
-    else:
-        top = lexical[0][1] if lexical and lexical[0][1] > 0 else 1.0
-        for pos, score in lexical:
-            fused[pos] = lexical_weight * score / top
-        for pos, score in dense:
-            fused[pos] = fused.get(pos, 0.0) + (1 - lexical_weight) * score
+    for ranked in (lexical, dense):
+        for rank, (pos, _) in enumerate(ranked):
+            fused[pos] = fused.get(pos, 0.0) + 1.0 / (RRF_K + rank + 1)
     return sorted(fused.items(), key=lambda item: (-item[1], item[0]))

@@ -33,7 +33,7 @@ def labelled(path: Path = DEVELOPMENT) -> list[tuple[str, str, str, frozenset[st
 
 def test_the_hand_labelled_samples_are_large_distinct_and_use_known_categories() -> None:
     development, held_out = labelled(), labelled(HELD_OUT)
-    assert len(development) >= 200 and len(held_out) >= 100
+    assert len(development) >= 500 and len(held_out) >= 150
     skus = [sku for sku, *_ in development + held_out]
     assert len(set(skus)) == len(skus), "no product is in both samples"
     assert {category for _, _, category, _ in development + held_out} <= {c.value for c in Category}
@@ -47,15 +47,16 @@ def test_category_accuracy_on_the_hand_labelled_sample_is_at_least_90_percent() 
     assert accuracy >= 0.90, f"category accuracy {accuracy:.1%}; misses: {wrong}"
 
 
-def test_held_out_accuracy_is_measured_and_stays_above_its_floor() -> None:
-    """Products never used to change a rule (version 2 was written from unlabelled titles of the whole store and the
-    development sample): category 84% with version 1 of the rules, 86% with version 2, 87% with version 2 plus the
-    nearest-neighbour vote over the store's MiniLM title vectors (what `make build` stores; measured on the built
-    store, the vote needs every title's vector); 98% exact colour sets. The floors catch a regression."""
+def test_category_accuracy_on_the_held_out_sample_is_at_least_90_percent() -> None:
+    """150 products whose titles were first read after version 3 of the rules was final (never used to change a
+    rule): 94.0% category accuracy (the neighbour vote over the built store's title vectors changes none of them),
+    98.0% exact colour sets. Version 2 scored 82% on the sample that is now the development sample's last 150."""
     rows = labelled(HELD_OUT)
-    category = sum(derive_attributes(title).category.value == want for _, title, want, _ in rows) / len(rows)
+    wrong = [(title, want, derive_attributes(title).category.value) for _, title, want, _ in rows]
+    wrong = [w for w in wrong if w[1] != w[2]]
+    assert 1 - len(wrong) / len(rows) >= 0.90, f"held-out category accuracy below 90%; misses: {wrong}"
     colours = sum(set(derive_attributes(title).colours) == want for _, title, _, want in rows) / len(rows)
-    assert category >= 0.85 and colours >= 0.90
+    assert colours >= 0.95
 
 
 def test_colour_accuracy_on_the_hand_labelled_sample_is_at_least_90_percent() -> None:

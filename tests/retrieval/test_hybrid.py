@@ -13,7 +13,6 @@ from catalog.attributes import derive_attributes
 from catalog.types import Product
 from retrieval.errors import InvalidQuery, RetrievalUnavailable
 from retrieval.hybrid import (
-    FusionMethod,
     HybridProductSearch,
     HybridTuning,
     RetrievalMode,
@@ -24,6 +23,7 @@ from retrieval.hybrid import (
 )
 from retrieval.index import VectorIndex
 from retrieval.query import ContradictoryFilters, Filters
+from retrieval.rerank import NO_RERANK
 from retrieval.search import SearchHit, product_text
 from tests.retrieval.fakes import SAMPLE_PRODUCTS, HashingEncoder
 
@@ -149,21 +149,25 @@ def test_nonsense_finds_nothing_lexically() -> None:
     assert make_search().find(SearchRequest("zzzqqq", mode=RetrievalMode.LEXICAL)).hits == []
 
 
-def test_weighted_fusion_by_hand() -> None:
-    lexical = [(1, 10.0), (2, 5.0)]
-    dense = [(2, 0.9), (3, 0.8)]
-    fused = dict(fuse(lexical, dense, RetrievalMode.HYBRID, FusionMethod.WEIGHTED))
-    assert fused[1] == pytest.approx(0.3)
-    assert fused[2] == pytest.approx(0.3 * 0.5 + 0.7 * 0.9)
-    assert fused[3] == pytest.approx(0.7 * 0.8)
-    assert [p for p, _ in fuse(lexical, dense, RetrievalMode.HYBRID)] == [2, 3, 1]
-
-
 def test_rrf_fusion_by_hand() -> None:
-    fused = dict(fuse([(1, 9.0), (2, 1.0)], [(2, 0.5), (1, 0.4)], RetrievalMode.HYBRID, FusionMethod.RRF))
+    fused = dict(fuse([(1, 9.0), (2, 1.0)], [(2, 0.5), (1, 0.4)], RetrievalMode.HYBRID))
     assert fused[1] == pytest.approx(1 / 61 + 1 / 62) and fused[2] == pytest.approx(1 / 62 + 1 / 61)
     assert fuse([(1, 9.0)], [(2, 0.5)], RetrievalMode.LEXICAL) == [(1, 9.0)]
     assert fuse([(1, 9.0)], [(2, 0.5)], RetrievalMode.DENSE) == [(2, 0.5)]
+
+
+def test_the_second_stage_changes_the_order_and_can_be_switched_off() -> None:
+    request = SearchRequest("hanging heart t-light holder", k=3)
+    full = make_search().find(request).hits
+    plain = make_search(tuning=HybridTuning(rerank=NO_RERANK)).find(request).hits
+    assert full[0].product.title == "WHITE HANGING HEART T-LIGHT HOLDER"
+    assert [h.score for h in full] != [h.score for h in plain]
+
+
+def test_candidates_are_none_when_the_hybrid_abstains_or_has_no_words() -> None:
+    search = make_search()
+    assert search.candidates(SearchRequest("under £2")) is None
+    assert search.candidates(SearchRequest("zzzqqq")) is None
 
 
 @pytest.mark.parametrize("query", ["'; DROP TABLE products; --", "(.*)+[ bag", "bag " * 3000])
