@@ -87,7 +87,7 @@ bench-forecast: build  ## rolling-origin backtest of the demand forecasters (RMS
 bench-nlu: env-core env-app  ## NLU on real utterances: Bitext intents, CLINC150 out-of-scope, sentiment vs VADER, parse latency; two pipelines
 	@$(APP)/python bench/nlu_quality.py
 bench-search-quality: build  ## judged shopper queries: NDCG@10, Recall@20, MRR, zero results for BM25, dense, hybrid
-	@$(APP)/python bench/search_quality.py
+	@$(APP)/python bench/search_quality.py $(SEARCH_QUALITY_ARGS)
 bench-search-speed: build  ## search p50/p95 on one thread (real catalogue, 1M synthetic IVF with recall), build speed
 	@$(APP)/python bench/search_speed.py $(SEARCH_SPEED_ARGS)
 bench-console: env-app  ## staff console at 1k vs 100k conversations: list, search, filters, transcript, sync, insight (CONSOLE_BENCH_ARGS="--backends sqlite,postgresql")
