@@ -242,10 +242,8 @@ class HybridProductSearch:
         if request.k < 1 or request.offset < 0:
             raise ValueError(f"k={request.k}, offset={request.offset}; expected k ≥ 1 and offset ≥ 0")
         snap = self._snapshot
-        parsed = snap.parser.parse(request.text, request.filters)
+        parsed, masks, allowed = self._constrained(snap, request)
         filters = parsed.filters
-        masks = self._masks(snap, filters, request.exclude_skus)
-        allowed = np.logical_and.reduce([c.mask for c in masks]) if masks else np.ones(len(snap.ids), dtype=bool)
         explanation = [f"searched for: {parsed.text}" if parsed.text else "no words to search: browsing by price"]
         explanation += [f"{wrote} → {fixed}" for wrote, fixed in parsed.corrections]
         explanation += [f"filter: {d}" for d in filters.describe()] + list(parsed.notes)
@@ -267,6 +265,17 @@ class HybridProductSearch:
         )
 
     # --- filters ---------------------------------------------------------------------------------------------------
+
+    def _constrained(
+        self, snap: SearchSnapshot, request: SearchRequest
+    ) -> tuple[ParsedQuery, list[Constraint], npt.NDArray[np.bool_]]:
+        """The parsed request, its active constraints, and the products passing all of them."""
+        parsed = snap.parser.parse(request.text, request.filters)
+        masks = self._masks(snap, parsed.filters, request.exclude_skus)
+        allowed = np.logical_and.reduce([c.mask for c in masks]) if masks else np.ones(len(snap.ids), dtype=bool)
+        return parsed, masks, allowed
+
+    # --- one mask per constraint -----------------------------------------------------------------------------------
 
     def _masks(self, snap: SearchSnapshot, filters: Filters, exclude_skus: frozenset[str]) -> list[Constraint]:
         """Each active constraint with the products passing it."""
@@ -372,9 +381,7 @@ class HybridProductSearch:
         """The hybrid's candidates for `request` with their features, before scoring (`bench/search_quality.py` tunes
         the weights on them); None when the hybrid abstains or the text has no words to search."""
         snap = self._snapshot
-        parsed = snap.parser.parse(request.text, request.filters)
-        masks = self._masks(snap, parsed.filters, request.exclude_skus)
-        allowed = np.logical_and.reduce([c.mask for c in masks]) if masks else np.ones(len(snap.ids), dtype=bool)
+        parsed, _, allowed = self._constrained(snap, request)
         if not allowed.any() or not content_words(parsed.text):
             return None
         need = request.offset + request.k
