@@ -29,7 +29,7 @@ from catalog.stock import StockStatus
 from catalog.types import Product
 from retrieval.errors import InvalidQuery, RetrievalError
 from retrieval.hybrid import SearchRequest, SearchResult
-from retrieval.query import ContradictoryFilters, Filters, ParsedQuery
+from retrieval.query import ContradictoryFilters, Filters, ParsedQuery, content_words
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,13 @@ def filters_from_slot(value: object) -> Filters:
         return Filters()
 
 
+def shown_words(parsed: ParsedQuery) -> str:
+    """The searched words as the shopper would say them: filler ("do you have") and the joined spellings the parser
+    added beside the shopper's ("tea light" → also "tealight") left out."""
+    added = {fixed for wrote, fixed in parsed.corrections if " " in wrote and " " not in fixed}
+    return " ".join(w for w in content_words(parsed.text) if w not in added)
+
+
 def constraint_words(filters: Filters) -> str:
     described = filters.describe()
     return f" ({', '.join(described)})" if described else ""
@@ -111,9 +118,12 @@ class _SearchAction(ShopAction):
         return self._top_k or services.settings().search_top_k
 
     async def answer(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, request: SearchRequest
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, request: SearchRequest, moved: str = ""
     ) -> list[EventType]:
-        """Run `request` and tell the shopper what was found (or why nothing was), remembering the search."""
+        """Run `request` and tell the shopper what was found (or why nothing was), remembering the search.
+
+        `moved`: "cheaper" or "more expensive" when this turn moved the price past what was shown; an empty result
+        is then explained by that, not by whichever other constraint the search happens to name."""
         try:
             search = self._search if self._search is not None else await asyncio.to_thread(services.product_search)
             result = await asyncio.to_thread(search.find, request)
@@ -134,9 +144,9 @@ class _SearchAction(ShopAction):
         ]
         if request.offset == 0:  # a new search (not "show more"): the staff console counts zero-result searches
             remembered.append(SlotSet("search_result_count", float(len(result.hits))))
-        shown_as = f"{words}{constraint_words(result.filters)}".strip()
+        shown_as = f"{shown_words(result.query)}{constraint_words(result.filters)}".strip()
         if not result.hits:
-            return remembered + self._nothing_found(dispatcher, result, shown_as, request.offset)
+            return remembered + self._nothing_found(dispatcher, result, shown_as, request.offset, moved)
         hits = result.hits
         if tracker.get_latest_input_channel() in replies.CARD_CHANNELS:
             dispatcher.utter_message(response="utter_search_results", query=shown_as)
@@ -159,7 +169,7 @@ class _SearchAction(ShopAction):
 
     @staticmethod
     def _nothing_found(
-        dispatcher: CollectingDispatcher, result: SearchResult, shown_as: str, offset: int
+        dispatcher: CollectingDispatcher, result: SearchResult, shown_as: str, offset: int, moved: str = ""
     ) -> list[EventType]:
         if offset > 0:
             dispatcher.utter_message(response="utter_search_no_more", query=shown_as)
@@ -169,8 +179,13 @@ class _SearchAction(ShopAction):
         if reason is None or not useful:
             dispatcher.utter_message(response="utter_search_no_results", query=shown_as)
             return []
+        why = (
+            f"there is nothing {moved} than what I showed"
+            if moved
+            else f"it's the {reason.constraint} that leaves nothing"
+        )
         dispatcher.utter_message(
-            text=f"Nothing matches “{shown_as}”: it's the {reason.constraint} that leaves nothing.",
+            text=f"Nothing matches “{shown_as}”: {why}.",
             buttons=[
                 {
                     "title": f"Drop “{r.label}” ({r.results} found)",
@@ -179,7 +194,7 @@ class _SearchAction(ShopAction):
                 for r in useful
             ],
         )
-        return [SlotSet("search_offset", 0), SlotSet("shown_products", [])]
+        return [SlotSet("search_offset", 0)]  # the cards on screen stay "the first one", "the second one"
 
 
 class ActionSearchProducts(_SearchAction):
@@ -211,12 +226,14 @@ class ActionRefineSearch(_SearchAction):
         text = context.message_text(tracker)
         relax = context.entity_values(tracker, "relax")
         offset = 0
+        moved = ""
         if relax:
             with contextlib.suppress(ValueError):  # a made-up field is ignored
                 filters = filters.relaxed(relax[0])
         elif MORE.search(text) and not CHEAPER.search(text) and not DEARER.search(text) and len(text.split()) <= 5:
             offset = int(tracker.get_slot("search_offset") or 0)
         else:
+            before = filters
             try:
                 filters, extra_words = await asyncio.to_thread(self._refined, tracker, text, filters)
             except ContradictoryFilters as exc:
@@ -227,8 +244,13 @@ class ActionRefineSearch(_SearchAction):
                 dispatcher.utter_message(response="utter_search_unavailable")
                 return []
             words = f"{words} {extra_words}".strip()
-        return await self.answer(dispatcher, tracker, SearchRequest(text=words, k=self.k(), offset=offset,
-                                                                    filters=filters))  # fmt: skip
+            only_price = not extra_words and replace(filters, price_min=None, price_max=None) == replace(
+                before, price_min=None, price_max=None
+            )
+            if only_price:
+                moved = "cheaper" if CHEAPER.search(text) else "more expensive" if DEARER.search(text) else ""
+        request = SearchRequest(text=words, k=self.k(), offset=offset, filters=filters)
+        return await self.answer(dispatcher, tracker, request, moved)
 
     def _refined(self, tracker: Tracker, text: str, filters: Filters) -> tuple[Filters, str]:
         """`filters` changed by the message, and any new words to search for ("the vintage ones" → "vintage")."""

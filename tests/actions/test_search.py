@@ -176,3 +176,20 @@ async def test_real_search_finds_the_red_retrospot_lunch_bag() -> None:
     dispatcher, _ = await run_action(ActionSearchProducts(), "do you have red retrospot lunch bags?")
     titles = [p["title"] for m in dispatcher.messages if m.get("custom") for p in m["custom"]["products"]]
     assert any(all(w in t for w in ("RED", "RETROSPOT", "LUNCH BAG")) for t in titles), titles
+
+
+async def test_the_answer_echoes_the_shoppers_words_without_filler() -> None:
+    dispatcher, _ = await run_action(ActionSearchProducts(hybrid()), "do you have any red lunch bags?")
+    assert dispatcher.messages[0]["query"] == "lunch bags (colour: red)"
+    dispatcher, _ = await run_action(ActionSearchProducts(hybrid()), "hanging heart tea light holder")
+    assert dispatcher.messages[0]["query"] == "hanging heart tea light holder"  # not "... holder tealight"
+
+
+async def test_nothing_cheaper_is_said_so_and_the_cards_on_screen_can_still_be_named() -> None:
+    search = hybrid()
+    _, first = await run_action(ActionSearchProducts(search, top_k=3), "red retrospot lunch bag")
+    refine = ActionRefineSearch(search, top_k=3, products=Catalog())
+    dispatcher, emptied = await run_action(refine, "cheaper", intent="refine_search", slots=first)
+    [message] = dispatcher.messages
+    assert message["text"].endswith("there is nothing cheaper than what I showed.")
+    assert message["buttons"] and "shown_products" not in emptied  # the slot keeps the cards still on screen
