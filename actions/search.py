@@ -82,10 +82,15 @@ def filters_from_slot(value: object) -> Filters:
         return Filters()
 
 
+def _joined(parsed: ParsedQuery) -> set[str]:
+    """Joined spellings the parser searched for beside the shopper's own words ("tea light" → also "tealight")."""
+    return {fixed for wrote, fixed in parsed.corrections if " " in wrote and " " not in fixed}
+
+
 def shown_words(parsed: ParsedQuery) -> str:
-    """The searched words as the shopper would say them: filler ("do you have") and the joined spellings the parser
-    added beside the shopper's ("tea light" → also "tealight") left out."""
-    added = {fixed for wrote, fixed in parsed.corrections if " " in wrote and " " not in fixed}
+    """The searched words as the shopper would say them: filler ("do you have") and added joined spellings left out
+    (both spellings are searched, so neither is a correction to mention)."""
+    added = _joined(parsed)
     return " ".join(w for w in content_words(parsed.text) if w not in added)
 
 
@@ -156,7 +161,7 @@ class _SearchAction(ShopAction):
             dispatcher.utter_message(
                 response="utter_search_results_text", query=shown_as, result_lines=replies.result_lines(hits)
             )
-        for wrote, fixed in result.query.corrections[:2]:
+        for wrote, fixed in [c for c in result.query.corrections if c[1] not in _joined(result.query)][:2]:
             dispatcher.utter_message(response="utter_search_corrected", wrote=wrote, fixed=fixed)
         if result.has_more:
             dispatcher.utter_message(response="utter_search_more_hint")

@@ -183,6 +183,10 @@ async def test_the_answer_echoes_the_shoppers_words_without_filler() -> None:
     assert dispatcher.messages[0]["query"] == "lunch bags (colour: red)"
     dispatcher, _ = await run_action(ActionSearchProducts(hybrid()), "hanging heart tea light holder")
     assert dispatcher.messages[0]["query"] == "hanging heart tea light holder"  # not "... holder tealight"
+    assert not [m for m in dispatcher.messages if m["response"] == "utter_search_corrected"]  # both were searched
+    dispatcher, _ = await run_action(ActionSearchProducts(hybrid()), "retrosopt lunch bag")
+    said = [(m["wrote"], m["fixed"]) for m in dispatcher.messages if m["response"] == "utter_search_corrected"]
+    assert said == [("retrosopt", "retrospot")]
 
 
 async def test_nothing_cheaper_is_said_so_and_the_cards_on_screen_can_still_be_named() -> None:
