@@ -213,7 +213,7 @@ class ActionSearchProducts(_SearchAction):
         if text.startswith("/"):  # a button ("Find a product") rather than words
             dispatcher.utter_message(response="utter_ask_what_to_find")
             return []
-        return await self.answer(dispatcher, tracker, SearchRequest(text=text, k=self.k()))
+        return await self.answer(dispatcher, tracker, SearchRequest(text=text, k=self.k(), sellable_first=True))
 
 
 class ActionRefineSearch(_SearchAction):
@@ -254,7 +254,7 @@ class ActionRefineSearch(_SearchAction):
             )
             if only_price:
                 moved = "cheaper" if CHEAPER.search(text) else "more expensive" if DEARER.search(text) else ""
-        request = SearchRequest(text=words, k=self.k(), offset=offset, filters=filters)
+        request = SearchRequest(text=words, k=self.k(), offset=offset, filters=filters, sellable_first=True)
         return await self.answer(dispatcher, tracker, request, moved)
 
     def _refined(self, tracker: Tracker, text: str, filters: Filters) -> tuple[Filters, str]:

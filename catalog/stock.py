@@ -255,6 +255,15 @@ class StockService:
         except SQLAlchemyError as exc:
             raise CatalogUnavailable(f"reading stock failed: {exc}") from exc
 
+    def discontinued_skus(self) -> frozenset[str]:
+        """SKUs the shop no longer sells (search shows them after everything else), one query."""
+        try:
+            with self._engine.connect() as conn:
+                rows = conn.execute(select(StockLevelRow.sku).where(StockLevelRow.discontinued.is_(True)))
+                return frozenset(rows.scalars())
+        except SQLAlchemyError as exc:
+            raise CatalogUnavailable(f"reading stock failed: {exc}") from exc
+
     def at_risk(self, limit: int = 20) -> list[StockStatus]:
         """Products likely to sell out before their next delivery, most likely first."""
         risky = [s for s in self.statuses(None).values() if s.at_risk]

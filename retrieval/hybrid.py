@@ -60,6 +60,8 @@ COVERAGE_MIN = 0.6
 DENSE_CONFIDENT = 0.5
 """Cosine at which the dense retriever alone vouches for a query whose words no product covers."""
 MIN_POOL = 100
+NAMED_MIN_WORDS = 3
+"""A query of this many words or more, all in a discontinued product's title, names that product (`sellable_first`)."""
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,11 @@ class FusionMethod(StrEnum):
 
 
 class StockAvailability(Protocol):
-    """What the "in stock" filter needs: `catalog.stock.StockService` is one."""
+    """What the "in stock" filter and `sellable_first` need: `catalog.stock.StockService` is one."""
 
     def available_skus(self) -> frozenset[str]: ...
+
+    def discontinued_skus(self) -> frozenset[str]: ...
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,9 @@ class SearchRequest:
     exclude_skus: frozenset[str] = frozenset()
     mode: RetrievalMode = RetrievalMode.HYBRID
     fusion: FusionMethod = FusionMethod.WEIGHTED
+    sellable_first: bool = False
+    """Discontinued products after every product still sold, each group in relevance order (the chat asks for it;
+    the benchmarks measure relevance alone). Needs connected stock levels; ignored without them."""
 
 
 @dataclass(frozen=True)
@@ -249,6 +256,8 @@ class HybridProductSearch:
         explanation += [f"filter: {d}" for d in filters.describe()] + list(parsed.notes)
         need = request.offset + request.k
         ranked = self._rank(snap, parsed.text, allowed, need, request.mode, request.fusion, _compounds(parsed))
+        if request.sellable_first:
+            ranked = self._sellable_first(snap, ranked, parsed.text)
         hits = [
             SearchHit(snap.products[pos], score) for pos, score in ranked[request.offset : request.offset + request.k]
         ]
@@ -263,6 +272,28 @@ class HybridProductSearch:
             explanation=tuple(explanation),
             empty_reason=empty,
         )
+
+    def _sellable_first(
+        self, snap: SearchSnapshot, ranked: list[tuple[int, float]], text: str
+    ) -> list[tuple[int, float]]:
+        """Discontinued products moved after the rest, except one whose title holds every word of a query of at
+        least NAMED_MIN_WORDS words: the shopper named it, and learns it is no longer sold (with alternatives)."""
+        if self._stock is None or not ranked:
+            return ranked
+        try:
+            gone = self._stock.discontinued_skus()
+        except CatalogError as exc:
+            raise RetrievalUnavailable(f"reading which products are discontinued failed: {exc}") from exc
+        if not gone:
+            return ranked
+        named = frozenset(self._stem(content_words(text)))
+
+        def last(pos: int) -> bool:
+            if str(snap.skus[pos]) not in gone:
+                return False
+            return len(named) < NAMED_MIN_WORDS or not named <= snap.title_stems[pos]
+
+        return [r for r in ranked if not last(r[0])] + [r for r in ranked if last(r[0])]
 
     # --- filters ---------------------------------------------------------------------------------------------------
 
@@ -427,13 +458,16 @@ class HybridProductSearch:
                 return lexical, dense
             pool *= 4
 
-    def _candidates(
-        self, snap: SearchSnapshot, text: str, lexical: list[tuple[int, float]], dense: list[tuple[int, float]]
-    ) -> Candidates:
+    def _stem(self, words: list[str]) -> list[str]:
         stemmer = getattr(self._stemmer, "value", None)
         if stemmer is None:  # PyStemmer objects are not shared between threads
             stemmer = self._stemmer.value = Stemmer.Stemmer("english")
-        signals = QuerySignals.of(text, stemmer.stemWords(content_words(text)))
+        return [str(w) for w in stemmer.stemWords(words)]
+
+    def _candidates(
+        self, snap: SearchSnapshot, text: str, lexical: list[tuple[int, float]], dense: list[tuple[int, float]]
+    ) -> Candidates:
+        signals = QuerySignals.of(text, self._stem(content_words(text)))
         return candidates(
             lexical, dense, signals, snap.title_stems, snap.title_pairs, snap.subcategories, snap.categories.tolist()
         )

@@ -158,3 +158,14 @@ def test_service_uses_stored_forecasts(service: StockService, sqlite_engine: Eng
 def test_service_with_an_injected_clock(service: StockService, sqlite_engine: Engine) -> None:
     later = StockService(sqlite_engine, today=lambda: date(2010, 12, 10))
     assert later.status("20725").next_restock == Restock(date(2010, 12, 30), 12)  # the 9 Dec one is past
+
+
+def test_available_and_discontinued_skus(sqlite_engine: Engine, tiny_store: Path) -> None:
+    import_online_retail(sqlite_engine, tiny_store, progress=False)
+    levels = [StockLevel("85123A", 2, 4, 14), StockLevel("20725", 0, 6, 7), StockLevel("71053", 9, 4, 14, True)]
+    load_stock(
+        sqlite_engine, levels, [], source=StockSource.SIMULATED, as_of=date(2010, 12, 5), actor="t", reference="t"
+    )
+    service = StockService(sqlite_engine)
+    assert service.available_skus() == {"85123A"}  # 20725 has none on hand, 71053 is no longer sold
+    assert service.discontinued_skus() == {"71053"}

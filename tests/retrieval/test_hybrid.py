@@ -40,13 +40,17 @@ RED = [p for p in PRODUCTS if "red" in p.colours]
 
 
 class FakeStock:
-    def __init__(self, available: set[str]) -> None:
+    def __init__(self, available: set[str], discontinued: set[str] | None = None) -> None:
         self.available = frozenset(available)
+        self.discontinued = frozenset(discontinued or ())
         self.calls = 0
 
     def available_skus(self) -> frozenset[str]:
         self.calls += 1
         return self.available
+
+    def discontinued_skus(self) -> frozenset[str]:
+        return self.discontinued
 
 
 def make_search(
@@ -219,3 +223,24 @@ def test_tuning_values_out_of_range_are_refused_with_the_field_name() -> None:
         HybridTuning(coverage_min=1.5)
     with pytest.raises(ValueError, match="dense_confident"):
         HybridTuning(dense_confident=2.0)
+
+
+def test_sellable_first_puts_discontinued_products_last_and_keeps_the_rest_in_order() -> None:
+    everything = make_search().find(SearchRequest("lunch bag", k=50))
+    plain = skus(everything.hits)
+    assert not everything.has_more and len(plain) > 8
+    gone = set(plain[:2])
+    search = make_search(FakeStock(set(), discontinued=gone))
+    assert skus(search.find(SearchRequest("lunch bag", k=50)).hits) == plain  # not asked for: relevance alone
+    ordered = skus(search.find(SearchRequest("lunch bag", k=50, sellable_first=True)).hits)
+    assert ordered == plain[2:] + plain[:2]
+    page_two = skus(search.find(SearchRequest("lunch bag", k=4, offset=4, sellable_first=True)).hits)
+    assert page_two == ordered[4:8]  # "show more" continues the same order
+
+
+def test_a_discontinued_product_the_shopper_names_keeps_its_place() -> None:
+    search = make_search(FakeStock(set(), discontinued={"20725"}))
+    named = search.find(SearchRequest("red retrospot lunch bag", k=3, sellable_first=True)).hits
+    assert named[0].product.sku == "20725"
+    vague = skus(search.find(SearchRequest("lunch bag", k=50, sellable_first=True)).hits)
+    assert vague[-1] == "20725"
