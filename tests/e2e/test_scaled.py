@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import html
 import json
+import re
 import secrets
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -318,3 +322,34 @@ def test_a_shoppers_own_request_is_carried_out_on_postgres(scaled: Scaled) -> No
     took = wait_for(lambda: not events_of(scaled, sender), 25, "the erasure of the shopper's conversation")
     scaled.timings["shopper's request to erased (s)"] = took
     assert table_hits(scaled.catalog, {"sender id": sender, "phrase": word}) == []
+
+
+def _login_attempt(base_url: str, username: str, password: str) -> int:
+    """One staff login on the gateway at `base_url` (its own cookie jar and CSRF token); the HTTP status."""
+    browser = Shopper(base_url)
+    with browser.opener.open(urllib.request.Request(base_url + "/staff/login"), timeout=30) as response:
+        page = response.read().decode("utf-8")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token, "no CSRF token on the login page"
+    body = urllib.parse.urlencode(
+        {"csrf_token": html.unescape(token.group(1)), "username": username, "password": password}
+    ).encode()
+    request = urllib.request.Request(
+        base_url + "/staff/login",
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": base_url},
+    )
+    try:
+        with browser.opener.open(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_failed_logins_on_gateway_a_count_on_gateway_b_through_redis(scaled: Scaled) -> None:
+    username = "guess_" + secrets.token_hex(4)
+    AccountStore(scaled.catalog).create(username, "the right password 42", Role.AGENT)
+    a, b = f"http://127.0.0.1:{GATEWAY_A}", f"http://127.0.0.1:{GATEWAY_B}"
+    for _ in range(5):
+        assert _login_attempt(a, username, "a wrong guess") == 401
+    assert _login_attempt(b, username, "the right password 42") == 429  # the other process knows

@@ -33,7 +33,7 @@ from assistant.console.web import pages, views
 from assistant.console.web.auth import auth_middleware, wants_html_page
 from assistant.console.web.context import CONSOLE_KEY, Console
 from assistant.console.web.handoff import HandoffService
-from assistant.console.web.ratelimit import LoginRateLimiter
+from assistant.console.web.ratelimit import LoginLimiter, make_limiter
 from assistant.console.web.sessions import SessionStore
 from assistant.gateway.live import LiveHub
 from assistant.gateway.rasa_client import RasaClient
@@ -87,13 +87,14 @@ def create_console_app(
     engine: Engine | None = None,
     *,
     sync_interval_s: float | None = SYNC_INTERVAL_S,
-    limiter: LoginRateLimiter | None = None,
+    limiter: LoginLimiter | None = None,
     accounts: AccountStore | None = None,
 ) -> web.Application:
     """The staff console. Mount it with `app.add_subapp("/staff/", console)`; it uses the catalog DB (`engine`,
     default: one made from `settings.database_url` and disposed on clean-up) and Rasa's tracker store.
     `sync_interval_s=None` turns the background task off (tests drive sync themselves); `limiter` and `accounts`
-    replace the default login rate limit and account store (tests use a cheaper password hasher)."""
+    replace the default login rate limit (shared through Redis when `REDIS_URL` is set) and account store (tests use
+    a cheaper password hasher)."""
     own_engine = engine is None
     engine = engine if engine is not None else make_engine(settings.database_url)
     audit = AuditLog(engine)
@@ -106,7 +107,7 @@ def create_console_app(
         rasa=rasa,
         hub=hub,
         sessions=SessionStore(engine, timedelta(minutes=settings.console_session_minutes)),
-        limiter=limiter or LoginRateLimiter(),
+        limiter=limiter or make_limiter(settings.redis_url),
         accounts=accounts or AccountStore(engine),
         audit=audit,
         reader=TrackerReader(settings.tracker_db_url),
@@ -188,6 +189,7 @@ def _close(console: Console, own_engine: bool) -> Callable[[web.Application], Aw
     async def close(app: web.Application) -> None:
         console.eraser.close()
         console.insight.close()
+        await console.limiter.aclose()
         console.reader.dispose()
         if own_engine:
             console.engine.dispose()

@@ -19,6 +19,7 @@ from aiohttp import web
 from assistant.console.accounts import Account, Role
 from assistant.console.web import csrf, pages
 from assistant.console.web.context import STAFF_KEY, Staff, console, staff
+from assistant.console.web.ratelimit import LimiterUnavailable
 from assistant.console.web.sessions import StaffSession
 
 logger = logging.getLogger(__name__)
@@ -140,6 +141,14 @@ def safe_next(raw: str | None) -> str:
     return raw
 
 
+async def _count(update: Awaitable[None]) -> None:
+    """Record a login's outcome; a Redis that just went away is logged (the next check refuses logins)."""
+    try:
+        await update
+    except LimiterUnavailable as exc:
+        logger.error("a staff login was not counted: %s", exc)
+
+
 def _login_page(
     request: web.Request, token: str, status: int = 200, error: str | None = None, username: str = ""
 ) -> web.Response:
@@ -173,7 +182,11 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     if len(username) > MAX_USERNAME_CHARS or len(password) > MAX_PASSWORD_CHARS:
         return _login_page(request, csrf.new_token(), 400, "That username or password is too long.", "")
     address = request.remote or "unknown"
-    wait = app.limiter.retry_after(address, username)
+    try:
+        wait = await app.limiter.retry_after(address, username)
+    except LimiterUnavailable as exc:
+        logger.error("staff login refused: %s", exc)
+        return _login_page(request, csrf.new_token(), 503, "Logging in is not possible right now; try again soon.", "")
     if wait is not None:
         minutes = max(1, round(wait / 60))
         response = _login_page(
@@ -187,10 +200,10 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         return response
     account = await asyncio.to_thread(app.accounts.authenticate, username, password)
     if account is None or account.disabled:
-        app.limiter.failed(address, username)
+        await _count(app.limiter.failed(address, username))
         logger.info("failed staff login from %s", address)
         return _login_page(request, csrf.new_token(), 401, "Wrong username or password.", username)
-    app.limiter.succeeded(address, username)
+    await _count(app.limiter.succeeded(address, username))
     created = await asyncio.to_thread(app.sessions.create, account.id)
     await asyncio.to_thread(app.audit.record, account.username, "login", None, None)
     next_path = form.get("next")

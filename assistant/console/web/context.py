@@ -16,7 +16,7 @@ from assistant.console.insight import Insight
 from assistant.console.privacy import Eraser
 from assistant.console.transcripts import TrackerReader
 from assistant.console.web.handoff import HandoffService
-from assistant.console.web.ratelimit import LoginRateLimiter
+from assistant.console.web.ratelimit import LoginLimiter
 from assistant.console.web.sessions import SessionStore, StaffSession
 from assistant.gateway.live import LiveHub
 from assistant.gateway.rasa_client import RasaClient
@@ -31,7 +31,7 @@ class Console:
     rasa: RasaClient
     hub: LiveHub
     sessions: SessionStore
-    limiter: LoginRateLimiter
+    limiter: LoginLimiter
     accounts: AccountStore
     audit: AuditLog
     reader: TrackerReader

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import text
 from yarl import URL
 
+from assistant.console.web.ratelimit import LimiterUnavailable
 from assistant.console.web.sessions import utcnow
 from tests.assistant.console.web.conftest import PASSWORD, Env, csrf_token
 
@@ -258,3 +259,21 @@ async def test_oversized_and_malformed_posts_get_clear_4xx(env: Env) -> None:
     assert bad_filter[0] == 400 and "expected a date like 2024-05-31" in bad_filter[1]
     bad_page = await env.page("/staff/?page=-3")
     assert bad_page[0] == 400
+
+
+async def test_login_is_refused_with_503_while_the_shared_login_counts_cannot_be_read(
+    env: Env, monkeypatch: Any
+) -> None:
+    async def unreachable(address: str, username: str) -> int | None:
+        raise LimiterUnavailable("login counts at redis://127.0.0.1:6379/0: Connection refused")
+
+    monkeypatch.setattr(env.limiter, "retry_after", unreachable)
+    page = await env.client.get("/staff/login")
+    response = await env.client.post(
+        "/staff/login",
+        data={"csrf_token": csrf_token(await page.text()), "username": "alex", "password": PASSWORD},
+        headers={"Origin": env.origin},
+        allow_redirects=False,
+    )
+    assert response.status == 503 and "not possible right now" in await response.text()
+    assert session_rows(env) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 
 import pytest
@@ -9,7 +10,13 @@ from sqlalchemy import Engine
 
 from assistant.console.accounts import AccountStore, Role
 from assistant.console.web.auth import safe_next
-from assistant.console.web.ratelimit import LoginRateLimiter
+from assistant.console.web.ratelimit import (
+    LimiterUnavailable,
+    LoginLimiter,
+    LoginRateLimiter,
+    RedisLoginRateLimiter,
+    make_limiter,
+)
 from assistant.console.web.sessions import SessionStore, hash_token
 from catalog.db import make_engine
 from catalog.migrate import upgrade
@@ -25,32 +32,72 @@ class Clock:
         return self.now
 
 
-def test_rate_limit_counts_per_address_and_per_username_in_a_sliding_window() -> None:
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def limiters(kind: str, clock: Clock, max_failures: int) -> tuple[LoginLimiter, LoginLimiter]:
+    """Two limiters as two gateway processes would have them: separate in memory, one count through Redis."""
+    if kind == "memory":
+        one = LoginRateLimiter(max_failures=max_failures, window_s=60, clock=clock)
+        return one, one
+    prefix = f"test:login:{secrets.token_hex(6)}:"
+    return tuple(  # type: ignore[return-value]
+        RedisLoginRateLimiter(REDIS_URL, max_failures=max_failures, window_s=60, clock=clock, prefix=prefix)
+        for _ in range(2)
+    )
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_rate_limit_counts_per_address_and_per_username_in_a_sliding_window(kind: str) -> None:
     clock = Clock()
-    limiter = LoginRateLimiter(max_failures=3, window_s=60, clock=clock)
+    here, there = limiters(kind, clock, max_failures=3)
     for _ in range(3):
-        assert limiter.retry_after("10.0.0.1", "alex") is None
-        limiter.failed("10.0.0.1", "alex")
+        assert await there.retry_after("10.0.0.1", "alex") is None
+        await here.failed("10.0.0.1", "alex")
         clock.now += 1
-    assert limiter.retry_after("10.0.0.1", "alex") == 57
-    assert limiter.retry_after("10.0.0.2", "ALEX ") == 57  # another address, same account: still blocked
-    assert limiter.retry_after("10.0.0.1", "sam") == 57  # same address, another account: still blocked
-    assert limiter.retry_after("10.0.0.2", "sam") is None
+    assert await there.retry_after("10.0.0.1", "alex") == 57  # (with Redis: failures on one process block the other)
+    assert await there.retry_after("10.0.0.2", "ALEX ") == 57  # another address, same account: still blocked
+    assert await there.retry_after("10.0.0.1", "sam") == 57  # same address, another account: still blocked
+    assert await there.retry_after("10.0.0.2", "sam") is None
     clock.now += 57
-    assert limiter.retry_after("10.0.0.1", "alex") is None  # the window slid past the first failures
+    assert await there.retry_after("10.0.0.1", "alex") is None  # the window slid past the first failures
+    await here.aclose()
+    await there.aclose()
 
 
-def test_rate_limit_success_clears_the_username_and_keys_are_bounded() -> None:
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_rate_limit_success_clears_the_username(kind: str) -> None:
+    here, there = limiters(kind, Clock(), max_failures=2)
+    await here.failed("a", "alex")
+    await there.succeeded("a", "alex")
+    await here.failed("b", "alex")
+    assert await there.retry_after("c", "alex") is None
+    await here.aclose()
+    await there.aclose()
+
+
+async def test_rate_limit_keys_in_memory_are_bounded() -> None:
     limiter = LoginRateLimiter(max_failures=2, window_s=60, clock=Clock(), max_keys=10)
-    limiter.failed("a", "alex")
-    limiter.succeeded("a", "alex")
-    limiter.failed("b", "alex")
-    assert limiter.retry_after("c", "alex") is None
     for i in range(100):
-        limiter.failed(f"ip{i}", f"user{i}")
+        await limiter.failed(f"ip{i}", f"user{i}")
     assert len(limiter._failures) <= 10
     with pytest.raises(ValueError):
         LoginRateLimiter(max_failures=0)
+    with pytest.raises(ValueError):
+        RedisLoginRateLimiter(REDIS_URL, window_s=0)
+
+
+async def test_an_unreachable_redis_refuses_rather_than_lets_guesses_through() -> None:
+    limiter = RedisLoginRateLimiter("redis://127.0.0.1:1/0", timeout_s=0.5)
+    with pytest.raises(LimiterUnavailable, match="redis-server"):
+        await limiter.retry_after("10.0.0.1", "alex")
+    with pytest.raises(LimiterUnavailable):
+        await limiter.failed("10.0.0.1", "alex")
+    await limiter.aclose()
+    assert isinstance(make_limiter(None), LoginRateLimiter)
+    shared = make_limiter(REDIS_URL)
+    assert isinstance(shared, RedisLoginRateLimiter)
+    await shared.aclose()
 
 
 @pytest.mark.parametrize(
