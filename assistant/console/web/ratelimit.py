@@ -135,7 +135,7 @@ class RedisLoginRateLimiter:
                 if count >= self._max and oldest:
                     longest = max(longest, self._window - (now - float(oldest[0][1])))
         except (RedisError, OSError) as exc:
-            raise LimiterUnavailable(f"login counts at {self._url}: {exc}; is redis-server running?") from exc
+            raise self._unavailable(exc) from exc
         return math.ceil(longest) if longest > 0 else None
 
     async def failed(self, address: str, username: str) -> None:
@@ -149,16 +149,19 @@ class RedisLoginRateLimiter:
                 pipe.expire(name, math.ceil(self._window))
             await pipe.execute()
         except (RedisError, OSError) as exc:
-            raise LimiterUnavailable(f"login counts at {self._url}: {exc}; is redis-server running?") from exc
+            raise self._unavailable(exc) from exc
 
     async def succeeded(self, address: str, username: str) -> None:
         try:
             await self._redis.delete(self._prefix + login_keys(address, username)[1])
         except (RedisError, OSError) as exc:
-            raise LimiterUnavailable(f"login counts at {self._url}: {exc}; is redis-server running?") from exc
+            raise self._unavailable(exc) from exc
 
     async def aclose(self) -> None:
         await self._redis.aclose()
+
+    def _unavailable(self, exc: Exception) -> LimiterUnavailable:
+        return LimiterUnavailable(f"login counts at {self._url}: {exc}; is redis-server running?")
 
 
 def make_limiter(redis_url: str | None) -> LoginLimiter:
