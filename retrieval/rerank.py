@@ -10,7 +10,7 @@ gets four features, all from 0 to 1:
 - `subcategory`: 1 when the product's subcategory is the one `catalog.attributes` gives the query text itself
   ("lunch bag" → bags, "cupcake cases" → tableware), 0 otherwise or when the query names no product type;
 - `dense_category`: the share of the dense retriever's 20 nearest products that are in the product's category (what
-  kind of thing the query is about, as the embedding sees it: "something for a tea party" → kitchen & dining).
+  kind of thing the query is about, as the embedding sees it, for vague queries that name no product type).
 
 score = lexical_weight × BM25 / best BM25 + (1 − lexical_weight) × cosine + Σ weight × feature. The weights
 (`RerankWeights`) and LEXICAL_WEIGHT are what coordinate ascent fits on all judged queries
