@@ -323,27 +323,6 @@ class ConversationIndex:
         except SQLAlchemyError as exc:
             raise _unavailable(exc) from exc
 
-    def optimize_search(self) -> None:
-        """SQLite: merge the full-text index's segments, which also drops the words of deleted rows for good (FTS5
-        keeps them in old segments until a merge). Worth calling after an erasure; PostgreSQL: nothing to do."""
-        if self._catalog.dialect.name != "sqlite":
-            return
-        try:
-            with self._catalog.begin() as conn:
-                conn.execute(text("INSERT INTO conversations_fts(conversations_fts) VALUES ('optimize')"))
-        except SQLAlchemyError as exc:
-            raise _unavailable(exc) from exc
-
-    def rebuild_search(self) -> None:
-        """SQLite: rebuild the full-text index from `conversations` (a repair; sync keeps it in step by triggers)."""
-        if self._catalog.dialect.name != "sqlite":
-            return
-        try:
-            with self._catalog.begin() as conn:
-                conn.execute(text("INSERT INTO conversations_fts(conversations_fts) VALUES ('rebuild')"))
-        except SQLAlchemyError as exc:
-            raise _unavailable(exc) from exc
-
 
 def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if not rows:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,8 +15,7 @@ import pandas as pd
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Boolean, Date, DateTime, Engine, Integer, Numeric, create_engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Boolean, Date, DateTime, Engine, Integer, Numeric, text
 from sqlalchemy.types import TypeEngine
 
 from assistant.settings import load_settings
@@ -25,8 +24,7 @@ from catalog.ingest import TABLES, ImportReport, import_online_retail
 from catalog.migrate import upgrade
 from catalog.models import Base, include_name
 from catalog.online_retail import CatalogTables
-
-POSTGRES_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+from tests.postgres import PostgresMissing, throwaway_database
 
 II_COLUMNS = ["Invoice", "StockCode", "Description", "Quantity", "InvoiceDate", "Price", "Customer ID", "Country"]
 I_COLUMNS = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
@@ -112,20 +110,12 @@ def full_sqlite(tmp_path_factory: pytest.TempPathFactory, full_data_dir: Path) -
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL database, dropped afterwards."""
-    name = f"shop_test_{secrets.token_hex(6)}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 10})
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        admin.dispose()
-        pytest.fail(f"these tests need PostgreSQL at {POSTGRES_ADMIN_URL}: {exc}")
-    try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(throwaway_database("shop_test"))
+        except PostgresMissing as exc:
+            pytest.fail(str(exc))
+        yield url
 
 
 def _canonical(column: pd.Series, kind: TypeEngine[Any]) -> pd.Series:

@@ -17,13 +17,12 @@ import secrets
 import sqlite3
 import subprocess
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import redis
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import inspect
 
 from assistant.settings import PROJECT_ROOT
 from assistant.stack import APP_BIN, Service, Stack, answers
@@ -31,34 +30,11 @@ from catalog.db import make_engine
 from catalog.migrate import upgrade
 from catalog.models import Base
 
-POSTGRES_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
 
 class ScaledSetupError(RuntimeError):
     """A service the scaled topology needs is missing; the message says which and how to get it."""
-
-
-@contextlib.contextmanager
-def throwaway_database(prefix: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database on 127.0.0.1:5432 (user postgres, trust auth), dropped (FORCE) afterwards.
-    Yields its URL without a driver (`postgresql://...`: what Rasa's endpoints and the settings take)."""
-    name = f"{prefix}_{secrets.token_hex(5)}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 10})
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        admin.dispose()
-        raise ScaledSetupError(
-            f"the scaled e2e test needs PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth): {exc}"
-        ) from exc
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _csv_field(value: Any) -> str:

@@ -46,10 +46,10 @@ from tests.e2e.scaled import (
     copy_catalog_to_postgres,
     free_redis_dbs,
     redis_clients_on,
-    throwaway_database,
 )
 from tests.e2e.test_flows import say
 from tests.e2e.test_privacy import Staff, file_hits, listed, table_hits, wait_for
+from tests.postgres import throwaway_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.postgres]
 
@@ -89,8 +89,8 @@ def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scaled]:
     lock_prefix = "e2escaled" + secrets.token_hex(4)
     timings: dict[str, float] = {}
     with (
-        throwaway_database("shopassist_e2e_tracker") as tracker_url,
-        throwaway_database("shopassist_e2e_catalog") as catalog_url,
+        throwaway_database("shopassist_e2e_tracker", driver="postgresql") as tracker_url,
+        throwaway_database("shopassist_e2e_catalog", driver="postgresql") as catalog_url,
     ):
         catalog_url = catalog_url.replace("postgresql://", "postgresql+psycopg2://", 1)
         # the driver spelled out: with a bare postgresql:// URL SQLAlchemy 2.1 picks psycopg 3, which is not installed

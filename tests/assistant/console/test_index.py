@@ -231,8 +231,6 @@ def test_the_scan_crosses_batches(catalog_engine: Engine, tracker_url: str) -> N
 def test_no_tracker_store_yet(catalog_engine: Engine, tmp_path: Any) -> None:
     index = ConversationIndex(catalog_engine, TrackerReader(f"sqlite:///{tmp_path / 'none.db'}"))
     assert index.sync() == 0
-    index.optimize_search()
-    index.rebuild_search()
 
 
 @pytest.mark.postgres
